@@ -1,0 +1,126 @@
+/**
+ * Operators: the named, schema-checked steps a service pipeline is made of.
+ *
+ *   defineOperator({ name, schema, create(options, env) })
+ *
+ * `create` runs once per service (validate, precompile: ACL matchers, parent lists, the relay
+ * fast path); the function it returns runs per session. This is undici's interceptor split and
+ * Envoy's Config/Filter split. A `readRequest`-kind operator ("source") turns the connection's
+ * first Session into one or more request Sessions; the compiler runs the rest per request.
+ */
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { Session } from './session';
+import type { Env } from './env';
+import { toProxyError, type ProxyError } from './errors';
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface OperatorContext {
+  /** The service the operator is compiled for. */
+  readonly service: ServiceContext;
+}
+
+/** The parts of a service's config an operator may read at create time. */
+export interface ServiceContext {
+  readonly name: string;
+  readonly type: string;
+  /** The whole validated service entry (acl, auth, timeouts, options, target, ...). */
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * What `create` returns: the per-session operator, optionally with `onFailure`, which the
+ * compiler calls once when a request fails anywhere in the pipeline (the `log` step records
+ * failures this way; the error does not need to carry the session).
+ */
+export type StepFunction = OperatorFunction<Session, Session> & {
+  onFailure?: (session: Session, error: ProxyError) => void;
+};
+
+export interface OperatorDef<O = Record<string, unknown>> {
+  /** YAML key of the step (`readRequest`, `connect`, `myplugin.stamp`). */
+  readonly name: string;
+  /** JSON Schema of the step's options; must have a description on every property. */
+  readonly schema: JsonSchema;
+  /** `source` for readRequest-like steps that emit several sessions per connection. */
+  readonly kind?: 'source' | 'step';
+  /** Runs once per service. */
+  create(options: O, env: Env, ctx: OperatorContext): StepFunction;
+}
+
+/** Identity helper that keeps the options type (use `as const` schemas + FromSchema-like types). */
+export function defineOperator<O>(def: OperatorDef<O>): OperatorDef<O> {
+  return def;
+}
+
+/**
+ * Per-session step helper (our stand-in for RxJS's internal `operate`): `fn` gets the session
+ * and an AbortSignal; it may return the session (sync), a promise, or throw. Throws and
+ * rejections become ProxyErrors on the stream; finalization runs once and aborts the signal so
+ * pending DNS lookups, connects and auth backends stop when the session is unsubscribed.
+ */
+export function sessionStep(
+  fn: (session: Session, signal: AbortSignal) => Session | Promise<Session>,
+): OperatorFunction<Session, Session> {
+  return (source) =>
+    new Observable<Session>((sub) => {
+      const pending = new Set<AbortController>();
+      let active = 0;
+      let sourceDone = false;
+      const maybeComplete = (): void => {
+        if (sourceDone && active === 0) sub.complete();
+      };
+      const inner = source.subscribe({
+        next(session) {
+          const ac = new AbortController();
+          const onAbort = (): void => ac.abort();
+          session.abort.signal.addEventListener('abort', onAbort, { once: true });
+          pending.add(ac);
+          active++;
+          const done = (): void => {
+            session.abort.signal.removeEventListener('abort', onAbort);
+            pending.delete(ac);
+            active--;
+          };
+          let result: Session | Promise<Session>;
+          try {
+            result = fn(session, ac.signal);
+          } catch (err) {
+            done();
+            sub.error(toProxyError(err));
+            return;
+          }
+          if (!(result instanceof Promise)) {
+            done();
+            sub.next(result);
+            maybeComplete();
+            return;
+          }
+          result.then(
+            (s) => {
+              done();
+              if (ac.signal.aborted) return;
+              sub.next(s);
+              maybeComplete();
+            },
+            (err: unknown) => {
+              done();
+              if (!ac.signal.aborted) sub.error(toProxyError(err));
+            },
+          );
+        },
+        error(err: unknown) {
+          sub.error(err);
+        },
+        complete() {
+          sourceDone = true;
+          maybeComplete();
+        },
+      });
+      return () => {
+        inner.unsubscribe();
+        for (const ac of pending) ac.abort();
+        pending.clear();
+      };
+    });
+}

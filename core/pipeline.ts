@@ -1,0 +1,110 @@
+/**
+ * Pipeline compiler: YAML steps -> one OperatorFunction<Session, Session>.
+ *
+ *   connection Session
+ *     └─ readRequest (source: emits one Session per request; HTTP keep-alive emits several)
+ *          └─ concatMap, per request:
+ *               of(req) ─ [failed at parse? throw] ─ filterRequest ─ ... ─ mapSockets ─ log
+ *                 catchError: record the error on the session, answer the client through
+ *                             req.responder (the protocol that read it), end the connection
+ *                 finalize:   req.close() (target socket, pending async steps)
+ *
+ * Requests run one at a time per connection (concatMap): the next request is not processed
+ * before the previous one has finished, which is what keep-alive parsers rely on.
+ */
+import { EMPTY, type Observable, type OperatorFunction, catchError, concatMap, defer, finalize, from, of, throwError } from 'rxjs';
+import type { Session } from './session';
+import type { Env } from './env';
+import type { OperatorContext, OperatorDef, StepFunction } from './operator';
+import { proxyError, toProxyError, type ProxyError } from './errors';
+
+export type StepSpec = Readonly<Record<string, unknown>>;
+
+export interface CompiledPipeline {
+  /** Connection-level operator: the service subscribes `of(firstSession).pipe(run)`. */
+  readonly run: OperatorFunction<Session, Session>;
+  /** Step names in order, for diagnostics. */
+  readonly steps: readonly string[];
+}
+
+/** Splits a step `{ name: options }` into its name and options. */
+export function stepParts(step: StepSpec): [string, Record<string, unknown>] {
+  const keys = Object.keys(step);
+  if (keys.length !== 1) throw proxyError('PRX_ERR_PIPELINE_SHAPE', `a step must have exactly one key, got ${keys.length}`);
+  const name = keys[0]!;
+  const options = step[name];
+  return [name, (options ?? {}) as Record<string, unknown>];
+}
+
+/** Throws the error a source attached to a session (malformed request, handshake timeout). */
+function failIfErrored(req: Session): Observable<Session> {
+  return req.error === null ? of(req) : throwError(() => req.error);
+}
+
+/**
+ * Compiles the steps once per service. The first step must be a `source` operator
+ * (readRequest); the rest run per request.
+ */
+export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: OperatorContext): CompiledPipeline {
+  if (steps.length === 0) throw proxyError('PRX_ERR_PIPELINE_SHAPE', 'empty pipeline');
+  const names: string[] = [];
+  const built: { def: OperatorDef<never>; op: StepFunction }[] = [];
+  for (const step of steps) {
+    const [name, options] = stepParts(step);
+    const def = env.operators.require(name);
+    names.push(name);
+    built.push({ def, op: def.create(options as never, env, ctx) });
+  }
+  const [first, ...rest] = built;
+  if (first === undefined || first.def.kind !== 'source') {
+    throw proxyError('PRX_ERR_PIPELINE_SHAPE', `the first step must read the request (readRequest), got "${names[0]}"`);
+  }
+  const misplaced = rest.find((b) => b.def.kind === 'source');
+  if (misplaced !== undefined) throw proxyError('PRX_ERR_PIPELINE_SHAPE', `"${misplaced.def.name}" can only be the first step`);
+
+  const perRequest = rest.map((b) => b.op);
+  const failureHooks = rest.flatMap((b) => (b.op.onFailure === undefined ? [] : [b.op.onFailure]));
+  const runRequest = (req: Session): Observable<Session> =>
+    defer(() => perRequest.reduce<Observable<Session>>((acc, op) => acc.pipe(op), failIfErrored(req))).pipe(
+      catchError((err: unknown) => answerFailure(req, err, failureHooks)),
+      finalize(() => req.close()),
+    );
+
+  const run: OperatorFunction<Session, Session> = (source) => source.pipe(first.op, concatMap(runRequest));
+  return { run, steps: names };
+}
+
+/**
+ * A failed request: keep the error on the session (the `log` step already recorded it if it
+ * ran), let the protocol answer, then end the connection with the error so the service closes
+ * the client socket. A responder that throws cannot hide the original error.
+ */
+function answerFailure(
+  req: Session,
+  err: unknown,
+  hooks: readonly ((s: Session, e: ProxyError) => void)[],
+): Observable<never> {
+  const error = toProxyError(err);
+  if (req.error === null) req.error = error;
+  for (const hook of hooks) {
+    try {
+      hook(req, req.error);
+    } catch {
+      // A failing log hook must not keep the client from getting its answer.
+    }
+  }
+  return from(
+    (async () => {
+      try {
+        await req.responder.fail(req, error);
+      } catch {
+        // The client is gone or the socket is broken; the connection is closed anyway.
+      }
+    })(),
+  ).pipe(concatMap(() => throwError(() => error)));
+}
+
+/** A pipeline step that does nothing; handy for templates and tests. */
+export const passThrough: OperatorFunction<Session, Session> = (s) => s;
+
+export { EMPTY };

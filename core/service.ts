@@ -1,0 +1,268 @@
+/**
+ * ServiceRuntime: what a 3proxy service thread does (proxymain.c), on one net.Server.
+ *
+ *   listen -> accept(socket) -> [maxconn: queue] -> Connection + first Session
+ *          -> of(session).pipe(pipeline.run).subscribe()
+ *          -> teardown: client socket closed (after flushing a pending reply), sessions closed
+ *
+ * The subscription is the connection's lifetime: unsubscribing it (stop, kill from admin)
+ * tears everything down, and so does the pipeline completing or failing.
+ */
+import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { of, type Subscription } from 'rxjs';
+import type { Logger } from './logger';
+import type { Env, ServiceTemplate } from './env';
+import { compilePipeline, type CompiledPipeline, type StepSpec } from './pipeline';
+import { Session, emptyRequest, type Connection, type ServiceInfo } from './session';
+import { ProxyError, proxyErrorFrom, toProxyError } from './errors';
+import { parseListen, type ListenAddress } from '../config/listen';
+
+export interface ServiceConfig {
+  readonly name: string;
+  readonly type: string;
+  readonly listen: string;
+  readonly maxconn?: number;
+  readonly backlog?: number;
+  readonly pipeline?: readonly StepSpec[];
+  readonly [key: string]: unknown;
+}
+
+/** A live client connection and the subscription that owns it. */
+export interface LiveConnection {
+  readonly connection: Connection;
+  readonly subscription: Subscription;
+  /** The request being processed, if any (admin pages show it). */
+  current: Session | null;
+}
+
+let nextConnectionId = 1;
+
+/** 3proxy's default maxconn in code (the man page says 100). */
+export const DEFAULT_MAXCONN = 500;
+
+/**
+ * Closes a client socket without cutting a reply that is still being written: if bytes are
+ * queued, end() and give them a moment (linger), else destroy now.
+ */
+export function closeSocket(socket: Socket, lingerMs = 2000): void {
+  if (socket.destroyed) return;
+  if (socket.writableLength > 0 && !socket.writableEnded) {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), lingerMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    return;
+  }
+  if (socket.writableEnded && socket.writableLength > 0) {
+    const timer = setTimeout(() => socket.destroy(), lingerMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    return;
+  }
+  socket.destroy();
+}
+
+export class ServiceRuntime {
+  readonly name: string;
+  readonly template: ServiceTemplate;
+  readonly info: ServiceInfo;
+  readonly logger: Logger;
+  readonly live = new Set<LiveConnection>();
+  readonly listenAddress: ListenAddress;
+  private readonly pipeline: CompiledPipeline;
+  private readonly maxconn: number;
+  private readonly waiting: Socket[] = [];
+  private readonly maxWaiting: number;
+  private server: Server | null = null;
+  private boundPort = 0;
+  private stopping = false;
+  private warnedFull = false;
+  /** Called when the last live connection ends (graceful stop waits on this, not on a poll). */
+  private readonly drainWaiters = new Set<() => void>();
+
+  constructor(
+    readonly config: ServiceConfig,
+    private readonly env: Env,
+  ) {
+    this.name = config.name;
+    this.template = env.templates.require(config.type);
+    this.listenAddress = parseListen(config.listen, this.template.defaultPort);
+    this.maxconn = config.maxconn ?? DEFAULT_MAXCONN;
+    // 3proxy's listen backlog default is 1 + maxconn/8; we hold that many accepted sockets.
+    this.maxWaiting = config.backlog ?? 1 + Math.floor(this.maxconn / 8);
+    this.logger = env.logger.child({ service: this.name });
+    this.info = { name: this.name, type: config.type, logName: this.template.logName, port: this.listenAddress.port };
+    const steps = config.pipeline ?? (this.template.pipeline as readonly StepSpec[]);
+    this.pipeline = compilePipeline(steps, env, { service: { name: this.name, type: config.type, config } });
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Starts listening; rejects with PRX_ERR_LISTEN naming the service and address. */
+  async start(): Promise<void> {
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+    server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(proxyErrorFrom('PRX_ERR_LISTEN', err, this.name, this.listenAddress.text, (err as NodeJS.ErrnoException).code ?? err.message));
+      };
+      server.once('error', onError);
+      const done = (): void => {
+        server.removeListener('error', onError);
+        resolve();
+      };
+      if (this.listenAddress.path !== undefined) server.listen({ path: this.listenAddress.path }, done);
+      else server.listen({ host: this.listenAddress.host, port: this.listenAddress.port, backlog: 511 }, done);
+    });
+    this.server = server;
+    const addr = server.address();
+    this.boundPort = typeof addr === 'object' && addr !== null ? (addr as AddressInfo).port : 0;
+    (this.info as { port: number }).port = this.boundPort;
+    this.logger.info({ address: this.listenAddress.text, port: this.boundPort }, 'accepting connections');
+  }
+
+  private accept(socket: Socket): void {
+    // Every socket gets an error listener at once: an unhandled 'error' would crash the process.
+    socket.on('error', noop);
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    if (this.live.size >= this.maxconn) {
+      // 3proxy stops accepting at maxconn: clients wait in the backlog. We hold them (bounded).
+      if (this.waiting.length >= this.maxWaiting) {
+        this.logger.warn({ maxconn: this.maxconn }, 'too many connected clients, connection dropped');
+        socket.destroy();
+        return;
+      }
+      if (!this.warnedFull) this.logger.warn({ maxconn: this.maxconn }, 'too many connected clients, waiting');
+      this.warnedFull = true;
+      this.waiting.push(socket);
+      socket.once('close', () => {
+        const i = this.waiting.indexOf(socket);
+        if (i >= 0) this.waiting.splice(i, 1);
+      });
+      return;
+    }
+    this.run(socket);
+  }
+
+  private run(socket: Socket): void {
+    const connection: Connection = {
+      id: nextConnectionId++,
+      socket,
+      clientAddress: socket.remoteAddress ?? '',
+      clientPort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      acceptedAt: Date.now(),
+    };
+    const first = new Session(connection, this.info, emptyRequest(this.config.type));
+    const entry: { connection: Connection; subscription: Subscription | null; current: Session | null } = {
+      connection,
+      subscription: null,
+      current: first,
+    };
+    const subscription = of(first)
+      .pipe(this.pipeline.run)
+      .subscribe({
+        next: (s) => {
+          entry.current = s;
+        },
+        error: (err: unknown) => this.connectionFailed(connection, err),
+      });
+    entry.subscription = subscription;
+    const live = entry as LiveConnection;
+    this.live.add(live);
+    subscription.add(() => {
+      this.live.delete(live);
+      closeSocket(socket);
+      first.close();
+      this.next();
+      if (this.live.size === 0) for (const w of [...this.drainWaiters]) w();
+    });
+  }
+
+  private connectionFailed(connection: Connection, err: unknown): void {
+    const error = toProxyError(err);
+    const level = error.blame === 'internal' ? 'error' : 'debug';
+    this.logger[level]({ err: error, code: error.code, client: `${connection.clientAddress}:${connection.clientPort}` }, 'connection ended with error');
+  }
+
+  /** A slot freed: serve the oldest waiting client. */
+  private next(): void {
+    if (this.live.size >= this.maxconn) return;
+    this.warnedFull = false;
+    while (this.waiting.length > 0 && this.live.size < this.maxconn) {
+      const socket = this.waiting.shift()!;
+      if (!socket.destroyed) this.run(socket);
+    }
+  }
+
+  /** Stops accepting (the port is released at once). Live connections keep running. */
+  async stopListening(): Promise<void> {
+    this.stopping = true;
+    for (const s of this.waiting.splice(0)) s.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server === null) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Graceful stop: stop accepting, let live connections finish for up to `graceMs`, then cut
+   * the rest. Resolves when nothing of this service is left.
+   */
+  async stop(graceMs: number): Promise<void> {
+    const closed = this.stopListening();
+    if (this.live.size > 0 && graceMs > 0) await this.drained(graceMs);
+    this.killAll();
+    await closed;
+  }
+
+  /** Cuts every live connection now. */
+  killAll(): void {
+    for (const c of [...this.live]) c.subscription.unsubscribe();
+  }
+
+  /** Cuts one connection (admin "close session"). */
+  kill(connectionId: number): boolean {
+    for (const c of this.live) {
+      if (c.connection.id === connectionId) {
+        c.subscription.unsubscribe();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Resolves when no connection of this service is live (tests and graceful stop wait on it). */
+  whenIdle(): Promise<void> {
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.drainWaiters.delete(done);
+        resolve();
+      };
+      this.drainWaiters.add(done);
+    });
+  }
+
+  private drained(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.drainWaiters.delete(finish);
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.drainWaiters.add(finish);
+    });
+  }
+}
+
+function noop(): void {}
+
+export { ProxyError };

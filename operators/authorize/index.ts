@@ -1,0 +1,43 @@
+/**
+ * authorize: the ACL walk (3proxy checkACL), first match wins.
+ *
+ *   decision = the one authenticate already made (iponly, strong, ...) or a walk now
+ *   allow     -> session.aclRule, nolog; parents (allow+parent / redirect) -> session.parents
+ *   deny      -> PRX_ERR_ACL_DENIED (3proxy 1: HTTP 403, SOCKS 0x02)
+ *   no match  -> PRX_ERR_ACL_NO_MATCH (3proxy 3: HTTP 407, so browsers ask again)
+ *   auth none -> no ACL at all (3proxy: `auth none` ignores allow/deny/parent)
+ */
+import { defineOperator, sessionStep } from '../../core/operator';
+import { proxyError } from '../../core/errors';
+import type { AclDecision } from '../../core/acl';
+import { aclRequest, serviceAcl, DECISION_KEY } from './service-acl';
+import type { Session } from '../../core/session';
+
+/** Applies an ACL decision to the session, or throws the refusal. */
+export function applyDecision(session: Session, d: AclDecision): Session {
+  if (d.action === 'deny') throw proxyError('PRX_ERR_ACL_DENIED', d.index);
+  if (d.action === 'none') throw proxyError('PRX_ERR_ACL_NO_MATCH');
+  session.aclRule = d.index;
+  session.nolog = d.nolog;
+  if (d.rule !== null && d.rule.parents.length > 0) session.parents = d.rule.parents;
+  return session;
+}
+
+export const authorize = defineOperator<Record<string, never>>({
+  name: 'authorize',
+  schema: {
+    $id: 'rx3proxy:operator/authorize',
+    type: 'object',
+    description: "Checks the request against the service's acl (first match wins; parents chosen here).",
+    additionalProperties: false,
+    properties: {},
+  },
+  create(_options, env, ctx) {
+    const acl = serviceAcl(ctx.service);
+    return sessionStep((session) => {
+      if (session.authMethod === 'none') return session;
+      const made = session.state.get(DECISION_KEY) as AclDecision | undefined;
+      return applyDecision(session, made ?? acl.evaluate(aclRequest(session, env.clock.now())));
+    });
+  },
+});

@@ -1,0 +1,118 @@
+/**
+ * connect: opens the session's outgoing connection.
+ *
+ *   request host:port -> resolver (family policy -4/-6/-46/-64, nsrecord, cache)
+ *                     -> dialer (source address -e, connect timeout, abort on session end)
+ *                     -> session.target, %R:%r; responder.connected() (SOCKS reply, 200 ...)
+ *
+ * Addresses are tried in order until one connects. Sessions whose relay opens its own
+ * upstream (`relayMode: 'http'`) and sessions without a target (`'none'`) pass through.
+ * Parent chains (session.parents) are handled by the chain dialer registered in
+ * env.symbols under `connect.chain` when present.
+ */
+import type { Socket } from 'node:net';
+import { defineOperator, sessionStep } from '../../core/operator';
+import { proxyError, type ProxyError } from '../../core/errors';
+import type { Session } from '../../core/session';
+import type { Env } from '../../core/env';
+import type { FamilyPolicy } from '../../core/net/resolver';
+import { parseDuration, DURATION_PATTERN } from '../../config/units';
+
+export interface ConnectOptions {
+  timeout?: string;
+  family?: FamilyPolicy;
+}
+
+/** What a parent-chain implementation provides (connect/parents issue). */
+export interface ChainDialer {
+  connect(session: Session, opts: { timeoutMs: number; family: FamilyPolicy; localAddress: string | undefined; signal: AbortSignal }): Promise<Socket>;
+}
+
+export const connect = defineOperator<ConnectOptions>({
+  name: 'connect',
+  schema: {
+    $id: 'rx3proxy:operator/connect',
+    type: 'object',
+    description: 'Connects to the requested target, directly or through the parents chosen by authorize.',
+    additionalProperties: false,
+    properties: {
+      timeout: { type: 'string', pattern: DURATION_PATTERN, description: "Connect timeout (default: the service's timeouts.connect, 15s)." },
+      family: {
+        type: 'string',
+        enum: ['4', '6', '46', '64'],
+        description: "Address families: 4 or 6 only, 46 IPv4 first, 64 IPv6 first (3proxy -4 -6 -46 -64; default: the service's options.family, 46).",
+      },
+    },
+  },
+  create(options, env, ctx) {
+    const cfg = ctx.service.config;
+    const timeouts = (cfg['timeouts'] ?? {}) as Record<string, string>;
+    const timeoutMs = parseDuration(options.timeout ?? timeouts['connect'] ?? '15s');
+    const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
+    const family = options.family ?? (serviceOptions['family'] as FamilyPolicy | undefined) ?? '46';
+    const externals = externalAddresses(cfg['external']);
+    return sessionStep(async (session, signal) => {
+      if (session.relayMode !== 'stream') return session;
+      const localAddress = session.externalAddress ?? undefined;
+      const socket =
+        session.parents.length > 0
+          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal })
+          : await dialDirect(env, session, { timeoutMs, family, externals, signal });
+      attach(session, socket);
+      await session.responder.connected(session);
+      return session;
+    });
+  },
+});
+
+function chainDialer(env: Env): ChainDialer {
+  const chain = env.symbols.get('connect.chain') as ChainDialer | undefined;
+  if (chain === undefined) throw proxyError('PRX_ERR_NOT_IMPLEMENTED', 'parent chains');
+  return chain;
+}
+
+/** `external:` as one address or a [v4, v6] pair (3proxy allows -e twice). */
+function externalAddresses(value: unknown): { v4?: string; v6?: string } {
+  const list = Array.isArray(value) ? (value as string[]) : typeof value === 'string' ? [value] : [];
+  const out: { v4?: string; v6?: string } = {};
+  for (const a of list) {
+    if (a.includes(':')) out.v6 = a;
+    else out.v4 = a;
+  }
+  return out;
+}
+
+async function dialDirect(
+  env: Env,
+  session: Session,
+  o: { timeoutMs: number; family: FamilyPolicy; externals: { v4?: string; v6?: string }; signal: AbortSignal },
+): Promise<Socket> {
+  const req = session.request;
+  const addrs = await env.resolver.resolve(req.address ?? req.host, o.family, o.signal);
+  let last: ProxyError | null = null;
+  for (const a of addrs) {
+    const localAddress = session.externalAddress ?? (a.family === 6 ? o.externals.v6 : o.externals.v4);
+    if (localAddress !== undefined) session.externalAddress = localAddress;
+    try {
+      const socket = await env.dialer.dial({ host: a.address, port: req.port, localAddress, timeoutMs: o.timeoutMs, signal: o.signal });
+      if (req.address === null) req.address = a.address;
+      return socket;
+    } catch (err) {
+      last = err as ProxyError;
+      if (o.signal.aborted) break;
+    }
+  }
+  throw last ?? proxyError('PRX_ERR_DNS_NOT_FOUND', req.host);
+}
+
+/** Hands the socket to the session, which now owns it (destroyed in session.close()). */
+export function attach(session: Session, socket: Socket): void {
+  // Errors are read by mapSockets; without a listener an 'error' would crash the process.
+  socket.on('error', noop);
+  session.target = socket;
+  session.remoteAddress = socket.remoteAddress ?? null;
+  session.remotePort = socket.remotePort ?? 0;
+  if (session.externalAddress === null && socket.localAddress !== undefined) session.externalAddress = socket.localAddress;
+}
+
+function noop(): void {}

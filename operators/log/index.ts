@@ -1,0 +1,50 @@
+/**
+ * log: writes one access record per finished request, success or failure (3proxy writes
+ * one record per request at the end of the client thread).
+ *
+ *   next(session)          -> record (code 0) -> pass the session on
+ *   onFailure(session)     -> record with session.error (called by the pipeline compiler,
+ *                             before the protocol's responder answers the client)
+ *
+ * `nolog` ACL rules suppress the record. Where records go: the step's own `to`/`format`, else
+ * the service's `accessLog`, else the root `accessLog`.
+ */
+import { tap, type Observable } from 'rxjs';
+import { defineOperator, type StepFunction } from '../../core/operator';
+import type { Session } from '../../core/session';
+import type { AccessLogSpec } from '../../core/env';
+
+export interface LogOptions {
+  to?: string;
+  format?: string;
+}
+
+export const DEFAULT_ACCESS_LOG: AccessLogSpec = { to: 'stdout', format: 'json' };
+
+export const log = defineOperator<LogOptions>({
+  name: 'log',
+  schema: {
+    $id: 'rx3proxy:operator/log',
+    type: 'object',
+    description: 'Writes one access-log record per request (success or failure).',
+    additionalProperties: false,
+    properties: {
+      to: { type: 'string', description: 'stdout | stderr | none | a file path (may hold % date escapes). Default: the service accessLog, else the root accessLog.' },
+      format: { type: 'string', description: 'json, or a 3proxy logformat string ("L%d-%m-%Y %H:%M:%S %U %C:%c %R:%r %O %I %T").' },
+    },
+  },
+  create(options, env, ctx): StepFunction {
+    const serviceLog = (ctx.service.config['accessLog'] ?? {}) as Partial<AccessLogSpec>;
+    const rootLog = (env.config['accessLog'] ?? {}) as Partial<AccessLogSpec>;
+    const spec: AccessLogSpec = {
+      to: options.to ?? serviceLog.to ?? rootLog.to ?? DEFAULT_ACCESS_LOG.to,
+      format: options.format ?? serviceLog.format ?? rootLog.format ?? DEFAULT_ACCESS_LOG.format,
+    };
+    const sink = env.accessLogs.sink(spec);
+    const record = (s: Session): void => {
+      if (!s.nolog) sink.write(s);
+    };
+    const step = (source: Observable<Session>): Observable<Session> => source.pipe(tap(record));
+    return Object.assign(step, { onFailure: record });
+  },
+});

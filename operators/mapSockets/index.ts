@@ -1,0 +1,60 @@
+/**
+ * mapSockets: relays bytes between the client and the target until both are done.
+ *
+ *   relayMode 'stream' -> streamRelay (pipe both ways: the fast path)
+ *   relayMode 'http'   -> the HTTP relay registered by the proxy service
+ *   relayMode 'none'   -> nothing to relay (the request was answered locally)
+ *
+ * The choice is made once per session; bytes never go through an Observable per chunk.
+ */
+import { concatMap, of, type Observable } from 'rxjs';
+import { defineOperator } from '../../core/operator';
+import type { Session } from '../../core/session';
+import { parseDuration, DURATION_PATTERN } from '../../config/units';
+import { Registry } from '../../core/registry';
+import { streamRelay, type RelayOptions } from './relay';
+
+export type Relay = (session: Session, opts: RelayOptions) => Observable<Session>;
+
+/** Relays by mode; the HTTP proxy registers 'http', plugins may add more. */
+export const relays = new Registry<Relay>('relay');
+relays.register('stream', streamRelay);
+
+export interface MapSocketsOptions {
+  idleTimeout?: string;
+  halfClose?: boolean;
+}
+
+export const mapSockets = defineOperator<MapSocketsOptions>({
+  name: 'mapSockets',
+  schema: {
+    $id: 'rx3proxy:operator/mapSockets',
+    type: 'object',
+    description: 'Relays data between client and target (pipe fast path; throttle and filters when configured).',
+    additionalProperties: false,
+    properties: {
+      idleTimeout: {
+        type: 'string',
+        pattern: DURATION_PATTERN,
+        description: "Close the session after this long without data either way (default: the service's timeouts.idle, 10m).",
+      },
+      halfClose: {
+        type: 'boolean',
+        description: "Pass a FIN from one side on and keep the other direction open (default: the service's options.halfClose, true; 3proxy -C turns it off).",
+      },
+    },
+  },
+  create(options, _env, ctx) {
+    const cfg = ctx.service.config;
+    const timeouts = (cfg['timeouts'] ?? {}) as Record<string, string>;
+    const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
+    const relayOpts: RelayOptions = {
+      idleMs: parseDuration(options.idleTimeout ?? timeouts['idle'] ?? '10m'),
+      halfClose: options.halfClose ?? (serviceOptions['halfClose'] as boolean | undefined) ?? true,
+    };
+    return concatMap((session: Session) => {
+      if (session.relayMode === 'none') return of(session);
+      return relays.require(session.relayMode)(session, relayOpts);
+    });
+  },
+});

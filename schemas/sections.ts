@@ -1,0 +1,272 @@
+/**
+ * Top-level config sections (CONFIG.md "YAML shape"). Each section is its own schema object;
+ * `schemas/build.ts` assembles them with the operators, templates and plugin sections.
+ */
+import { ref } from './common';
+
+const desc = (description: string, schema: Record<string, unknown>): Record<string, unknown> => ({ ...schema, description });
+const everyEnum = ['never', 'minutely', 'hourly', 'daily', 'weekly', 'monthly', 'annually'];
+
+export const sections: Record<string, Record<string, unknown>> = {
+  version: { const: 1, description: 'Config format version; always 1.' },
+  log: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Server diagnostics (pino).',
+    properties: {
+      level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'Lowest level written.' },
+      pretty: { type: 'boolean', default: false, description: 'Human-readable lines instead of JSON (slower).' },
+      to: { type: 'string', default: 'stderr', description: 'stderr | stdout | a file path.' },
+    },
+  },
+  accessLog: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Default access log: one record per request (3proxy log/logformat).',
+    properties: {
+      to: { type: 'string', default: 'stdout', description: 'stdout | stderr | none | a file path with optional % date escapes.' },
+      format: { type: 'string', default: 'json', description: 'json, or a 3proxy logformat string.' },
+      rotate: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Rotation of a file access log.',
+        properties: {
+          every: { type: 'string', enum: everyEnum, description: 'Rotation period.' },
+          keep: { type: 'integer', minimum: 0, description: 'Old files kept (3proxy rotate N).' },
+        },
+      },
+      archiver: {
+        type: 'object',
+        additionalProperties: false,
+        description: '3proxy archiver: compress rotated files.',
+        properties: {
+          ext: { type: 'string', description: 'Archive extension (gz uses built-in gzip).' },
+          command: { type: 'array', items: { type: 'string' }, description: 'Command and arguments; %A archive name, %F old file.' },
+        },
+      },
+    },
+  },
+  resolver: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Name resolution (3proxy nserver, nscache, nsrecord, fakeresolve).',
+    properties: {
+      servers: { type: 'array', items: { type: 'string' }, maxItems: 5, description: 'DNS servers "IP[:port][/tcp]", tried in order; empty = system resolver.' },
+      cacheSize: { type: 'integer', minimum: 0, default: 65536, description: 'IPv4 name cache entries (nscache).' },
+      cacheSize6: { type: 'integer', minimum: 0, default: 65536, description: 'IPv6 name cache entries (nscache6).' },
+      hosts: { type: 'object', additionalProperties: { type: 'string' }, description: 'Static names (nsrecord); 0.0.0.0 blocks a name.' },
+      fakeResolve: { type: 'boolean', description: 'Resolve every name to 127.0.0.2 (for "+" parents that resolve upstream).' },
+      timeout: desc('DNS timeout (default 15s).', ref('duration')),
+      authServer: { type: 'string', description: 'DNS server used only for dnsname auth (authnserver).' },
+    },
+  },
+  users: {
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'Users: name -> "CL:cleartext" | "CR:$1$..." (md5-crypt, $3$, bcrypt, $5$/$6$) | "NT:hex".',
+  },
+  usersFiles: { type: 'array', items: { type: 'string' }, description: 'Files in 3proxy users format (name:TYPE:secret per line).' },
+  authCache: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Authentication cache (3proxy authcache).',
+    properties: {
+      keys: {
+        type: 'array',
+        items: { type: 'string', enum: ['ip', 'user', 'password', 'limit', 'acl', 'ext', 'dstaddr', 'dstport', 'dsthost', 'dstoper', 'srvaddr', 'srvport'] },
+        description: 'Fields that form the cache key.',
+      },
+      ttl: desc('Entry lifetime (default 600s).', ref('duration')),
+      size: { type: 'integer', minimum: 1, description: 'Maximum entries (default 262144).' },
+    },
+  },
+  counters: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Traffic counters and quotas (3proxy counter/countin/countout/countall).',
+    properties: {
+      file: { type: 'string', description: 'JSON file the counters persist to.' },
+      report: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Periodic text reports.',
+        properties: {
+          every: { type: 'string', enum: everyEnum, description: 'Report period.' },
+          file: { type: 'string', description: 'Report file name (% date escapes allowed).' },
+        },
+      },
+      rules: {
+        type: 'array',
+        description: 'Counter rules; every matching rule applies until an exempt one.',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            id: { type: 'integer', minimum: 0, description: 'Counter number (0 = not persisted).' },
+            comment: { type: 'string', description: 'Comment shown in reports.' },
+            direction: { type: 'string', enum: ['in', 'out', 'all'], description: 'in: server to client, out: client to server, all: both.' },
+            every: { type: 'string', enum: everyEnum, description: 'Reset period.' },
+            limitMB: { type: 'number', exclusiveMinimum: 0, description: 'Limit in MiB.' },
+            exempt: { type: 'boolean', description: 'nocount*: stop the walk for this direction.' },
+            match: ref('match'),
+          },
+        },
+      },
+    },
+  },
+  bandwidth: {
+    type: 'array',
+    description: 'Bandwidth limits (3proxy bandlimin/bandlimout); one rule = one shared channel.',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['direction'],
+      properties: {
+        direction: { type: 'string', enum: ['in', 'out'], description: 'in: server to client (download), out: upload.' },
+        rate: desc('Rate; bits/s as a number, or "1MB/s".', ref('rate')),
+        exempt: { type: 'boolean', description: 'nobandlim*: sessions matching are not limited by later rules.' },
+        perUser: { type: 'boolean', description: 'One bucket per user instead of one shared bucket.' },
+        match: ref('match'),
+      },
+    },
+  },
+  connectionLimits: {
+    type: 'array',
+    description: 'Connection limits (3proxy connlim/noconnlim); first matching rule applies.',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        rate: { type: 'integer', minimum: 1, description: 'Connections allowed per period (concurrent when per is 0).' },
+        per: desc('Period; 0s = concurrent connections.', ref('duration')),
+        key: { type: 'string', enum: ['rule', 'source', 'user'], description: 'What is counted separately: the whole rule (3proxy), each source, each user.' },
+        exempt: { type: 'boolean', description: 'noconnlim.' },
+        match: ref('match'),
+      },
+    },
+  },
+  logDump: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Interim log records for long sessions (3proxy logdump).',
+    properties: { in: ref('size'), out: ref('size') },
+  },
+  parentRetries: { type: 'integer', minimum: 1, default: 2, description: 'Times the whole parent chain is tried (3proxy default 2).' },
+  filterMaxSize: desc('Largest body handed to data filters (default 1MB).', ref('size')),
+  delimChar: { type: 'string', minLength: 1, maxLength: 1, description: 'Separator between login and host for the mail and FTP gateways (default @).' },
+  reloadReauth: { type: 'boolean', default: true, description: 'After a reload, re-check live sessions against the new users and ACL (3proxy force/noforce).' },
+  pidfile: { type: 'string', description: 'Write the process id here.' },
+  setuid: { anyOf: [{ type: 'string' }, { type: 'integer' }], description: 'Drop to this user after binding.' },
+  setgid: { anyOf: [{ type: 'string' }, { type: 'integer' }], description: 'Drop to this group after binding.' },
+  monitor: { type: 'array', items: { type: 'string' }, description: 'Files whose change triggers a reload.' },
+  configPath: { type: 'string', description: 'Config file re-read on reload (3proxy config).' },
+  shutdownTimeout: desc('How long live sessions may finish on SIGTERM before they are cut (default 10s).', ref('duration')),
+  maxconn: { type: 'integer', minimum: 1, description: 'Global cap on concurrent client connections across services.' },
+  timeouts: {
+    type: 'object',
+    additionalProperties: false,
+    description: "3proxy's global timeouts.",
+    properties: Object.fromEntries(
+      ['byteShort', 'byteLong', 'stringShort', 'stringLong', 'connectionShort', 'connectionLong', 'dns', 'chain', 'connect', 'connectBack', 'linger'].map((k) => [
+        k,
+        desc(`3proxy timeout ${k}.`, ref('duration')),
+      ]),
+    ),
+  },
+  plugins: {
+    type: 'array',
+    description: 'Plugins loaded in order.',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['module'],
+      properties: {
+        module: { type: 'string', description: 'Path (relative to the config) or package name.' },
+        options: { type: 'object', description: 'Passed to the plugin setup.' },
+        optional: { type: 'boolean', description: 'Only warn when the plugin fails to load.' },
+        timeout: desc('Setup timeout (default 10s).', ref('duration')),
+      },
+    },
+  },
+};
+
+/** Keys every service entry may have, whatever its type. */
+export const serviceCommonProperties: Record<string, Record<string, unknown>> = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique service name (%N in custom log formats, metrics label).' },
+  type: { type: 'string', description: 'Service template: proxy socks tcppm udppm pop3p smtpp imapp ftppr tlspr auto dnspr admin.' },
+  listen: ref('listen'),
+  external: {
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 2 }],
+    description: 'Source address(es) for outgoing connections (3proxy -e); one IPv4 and/or one IPv6.',
+  },
+  target: desc('Fixed target host:port (tcppm, udppm).', ref('hostPort')),
+  auth: {
+    type: 'array',
+    items: { type: 'string' },
+    description: 'Auth chain, tried in order with 3proxy fall-through (none iponly useronly strong cache cacheacl dnsname radius, plugin methods). Default: [iponly].',
+  },
+  acl: { type: 'array', items: ref('aclRule'), description: 'Access rules; first match wins; empty = allow all; non-empty ends with an implicit deny.' },
+  maxconn: { type: 'integer', minimum: 1, description: 'Concurrent clients (3proxy maxconn, default 500); more wait.' },
+  backlog: { type: 'integer', minimum: 1, description: 'Clients held waiting beyond maxconn (default 1 + maxconn/8).' },
+  timeouts: ref('timeouts'),
+  accessLog: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'This service\'s access log (3proxy -l/-f), overriding the root accessLog.',
+    properties: {
+      to: { type: 'string', description: 'stdout | stderr | none | a file path.' },
+      format: { type: 'string', description: 'json or a 3proxy logformat string.' },
+    },
+  },
+  tls: {
+    type: 'object',
+    description: 'TLS on the listener (HTTPS proxy, SOCKS over TLS).',
+    additionalProperties: false,
+    properties: {
+      cert: { type: 'string', description: 'PEM certificate chain file.' },
+      key: { type: 'string', description: 'PEM private key file.' },
+      ca: { type: 'string', description: 'CA file for client certificates (mTLS).' },
+      requestCert: { type: 'boolean', description: 'Ask for and verify a client certificate.' },
+      minVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Lowest TLS version.' },
+      maxVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Highest TLS version.' },
+      ciphers: { type: 'string', description: 'OpenSSL cipher list.' },
+      alpn: { type: 'array', items: { type: 'string' }, description: 'ALPN protocols offered.' },
+    },
+  },
+  pipeline: {
+    type: 'array',
+    minItems: 1,
+    description: "Explicit pipeline steps instead of the template's; each step is { operatorName: options }.",
+    items: { $ref: '#/$defs/step' },
+  },
+  options: { type: 'object', description: 'Type-specific flags; schema per template.' },
+};
+
+/** Flags every template accepts in `options:` (3proxy flags valid for all services). */
+export const commonOptionProperties: Record<string, Record<string, unknown>> = {
+  family: { type: 'string', enum: ['4', '6', '46', '64'], description: 'Resolve targets to IPv4/IPv6 only, or prefer one (3proxy -4 -6 -46 -64).' },
+  proxyProtocol: { type: 'boolean', description: 'Expect a PROXY protocol v1/v2 header from the client (3proxy -H).' },
+  halfClose: { type: 'boolean', default: true, description: 'Relay TCP half-close (default); false ends the session when either side closes (3proxy -C).' },
+  silent: { type: 'boolean', description: 'Do not log start, stop and accept errors (3proxy -t).' },
+  bufferSize: { type: 'integer', minimum: 1024, description: 'Relay buffer size in bytes (3proxy -b).' },
+  userAuth: { type: 'string', enum: ['auto', 'never', 'required'], description: 'Ask clients for credentials: never (3proxy -u), required (-u2).' },
+  socketOptions: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Socket options (3proxy -oc -os -ol).',
+    properties: {
+      client: { type: 'array', items: { type: 'string' }, description: 'Options for client sockets (TCP_NODELAY, SO_KEEPALIVE, ...).' },
+      server: { type: 'array', items: { type: 'string' }, description: 'Options for outgoing sockets.' },
+      listen: { type: 'array', items: { type: 'string' }, description: 'Options for the listening socket.' },
+    },
+  },
+  bindDevice: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Bind sockets to a network device (3proxy -Di/-De).',
+    properties: {
+      listen: { type: 'string', description: 'Device for the listener.' },
+      outgoing: { type: 'string', description: 'Device for outgoing connections.' },
+    },
+  },
+};
