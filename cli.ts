@@ -9,14 +9,20 @@
  * Exit codes: 0 ok, 1 invalid config or failed start, 2 usage.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { formatProblem, ProxyError, toProxyError } from './core/errors';
 import { Runtime, DEFAULT_CONFIG_PATH, schemaFor } from './core/runtime';
+import { Supervisor } from './core/reload';
 import { builtinRegistries } from './core/builtins';
+import { loadPlugins, pluginEntries } from './core/plugin-loader';
+import type { PluginHost } from './core/plugin-host';
 import { packageRoot } from './core/paths';
 import { join } from 'node:path';
-import { parseConfigText, validateValue } from './config/load';
+import { parseConfigText, validateValue, converter } from './config/load';
+import { silentLogger } from './core/logger';
+import { configWarnings } from './operators/authenticate/warnings';
 import { parseDuration } from './config/units';
+import { hashPassword, type HashType } from './core/users';
 
 const EXIT_OK = 0;
 const EXIT_INVALID = 1;
@@ -35,53 +41,82 @@ function printProblems(err: unknown): number {
 
 async function run(file: string | undefined, opts: { portFile?: string }): Promise<number> {
   const path = file ?? DEFAULT_CONFIG_PATH();
-  let rt: Runtime;
-  try {
-    rt = Runtime.fromFile(path);
-  } catch (err) {
-    return printProblems(err);
-  }
-  for (const w of rt.loaded.warnings) process.stderr.write(`warning: ${w}\n`);
-  try {
-    await rt.start();
-  } catch (err) {
-    rt.logger.fatal({ err }, 'failed to start');
-    return printProblems(err);
-  }
   const portFile = opts.portFile ?? process.env['RX3PROXY_PORT_FILE'];
-  if (portFile !== undefined && portFile !== '') writeFileSync(portFile, JSON.stringify(rt.ports()) + '\n');
-  rt.logger.info({ config: path, services: rt.ports() }, 'rx3proxy running');
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        rt.logger.warn({ signal }, 'second signal: closing everything now');
-        rt.kill();
-        resolve(EXIT_OK);
-        return;
-      }
-      stopping = true;
-      const grace = parseDuration((rt.env.config['shutdownTimeout'] as string | undefined) ?? '10s');
-      rt.logger.info({ signal, graceMs: grace, live: rt.liveConnections() }, 'stopping');
-      rt.stop(grace).then(
-        () => resolve(EXIT_OK),
-        (err: unknown) => {
-          rt.logger.error({ err }, 'error while stopping');
-          resolve(EXIT_INVALID);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGUSR2', () => rt.reopenLogs());
-    // Reload lands with the operations issue; until then the signal must not kill the process.
-    const reload = (signal: string): void => rt.logger.warn({ signal }, 'reload requested: not supported yet, restart to apply changes');
-    process.on('SIGHUP', () => reload('SIGHUP'));
-    process.on('SIGUSR1', () => reload('SIGUSR1'));
-  });
+  const writePorts = (rt: Runtime): void => {
+    if (portFile !== undefined && portFile !== '') writeFileSync(portFile, JSON.stringify(rt.ports()) + '\n');
+  };
+  let sup: Supervisor;
+  try {
+    sup = new Supervisor(path, { onApplied: writePorts });
+  } catch (err) {
+    return printProblems(err);
+  }
+  for (const w of sup.runtime.loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+  // Signal handlers go in before anything announces readiness: a SIGHUP sent by whoever reads
+  // the port file or the pidfile must never meet the default action (terminate).
+  let started = false;
+  let stopping = false;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const stop = (signal: string): void => {
+    if (stopping) {
+      sup.logger.warn({ signal }, 'second signal: closing everything now');
+      sup.kill();
+      finish(EXIT_OK);
+      return;
+    }
+    stopping = true;
+    const grace = parseDuration((sup.runtime.env.config['shutdownTimeout'] as string | undefined) ?? '10s');
+    sup.logger.info({ signal, graceMs: grace, live: sup.liveConnections() }, 'stopping');
+    sup.stop(grace).then(
+      () => finish(EXIT_OK),
+      (err: unknown) => {
+        sup.logger.error({ err }, 'error while stopping');
+        finish(EXIT_INVALID);
+      },
+    );
+  };
+  // Reload: a bad config is logged (FILE:LINE:COL) and the running one kept; storms coalesce.
+  let reloadPending = false;
+  const reload = (signal: string): void => {
+    if (stopping) return;
+    if (started) void sup.reload(signal);
+    else reloadPending = true; // applied once the start completes
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR2', () => sup.reopenLogs());
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  process.on('SIGUSR1', () => reload('SIGUSR1'));
+  try {
+    await sup.start();
+  } catch (err) {
+    sup.logger.fatal({ err }, 'failed to start');
+    return printProblems(err);
+  }
+  started = true;
+  writePorts(sup.runtime);
+  // Written once every service listens, so "pidfile exists" means "ready" (3proxy writes it at start).
+  const pidfile = sup.runtime.env.config['pidfile'] as string | undefined;
+  if (pidfile !== undefined) writeFileSync(pidfile, `${process.pid}\n`);
+  sup.logger.info({ config: path, services: sup.runtime.ports(), pid: process.pid }, 'rx3proxy running');
+  if (reloadPending) void sup.reload('signal during start');
+  const code = await done;
+  if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  return code;
 }
 
-function validate(file: string): number {
+/** Loads a config's `plugins:` into `reg` (for validate and schema); null after printing the failure. */
+async function pluginsOf(text: string, file: string, reg: ReturnType<typeof builtinRegistries>): Promise<PluginHost | null> {
+  try {
+    return await loadPlugins(pluginEntries(parseConfigText(text, file).value), file, reg, silent());
+  } catch (err) {
+    process.stdout.write(`${file}:1:1: /plugins: ${toProxyError(err).message}\n`);
+    return null;
+  }
+}
+
+async function validate(file: string): Promise<number> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -92,27 +127,31 @@ function validate(file: string): number {
   const reg = builtinRegistries();
   const parsed = parseConfigText(text, file);
   for (const w of parsed.warnings) process.stderr.write(`warning: ${w}\n`);
-  const problems = parsed.problems.length > 0 ? parsed.problems : validateValue(parsed.value, file, schemaFor(reg), parsed.source);
+  // Plugins first: their commands and operators are part of the schema.
+  const plugins = parsed.problems.length > 0 ? undefined : await pluginsOf(text, file, reg);
+  if (plugins === null) return EXIT_INVALID;
+  const problems = parsed.problems.length > 0 ? parsed.problems : validateValue(parsed.value, file, schemaFor(reg, plugins), parsed.source);
   if (problems.length > 0) {
     for (const p of problems) process.stdout.write(formatProblem(p) + '\n');
     return EXIT_INVALID;
   }
   // Compile the services too (ACL tokens, pipelines) without listening.
   try {
-    Runtime.fromText(text, file, { logger: silent() });
+    await Runtime.load(text, file, { logger: silent() });
   } catch (err) {
     const e = toProxyError(err);
     for (const p of e.errors) process.stdout.write(formatProblem(p) + '\n');
     if (e.errors.length === 0) process.stdout.write(`${file}:1:1: /: ${e.message}\n`);
     return EXIT_INVALID;
   }
+  // Probable mistakes (3proxy pitfalls): reported, but the config stays valid.
+  for (const w of configWarnings(parsed.value as Record<string, unknown>)) process.stderr.write(`${file}: ${w.pointer}: ${w.code}: ${w.message}\n`);
   process.stdout.write(`${file}: ok\n`);
   return EXIT_OK;
 }
 
 function silent(): Runtime['logger'] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('./core/logger') as typeof import('./core/logger')).silentLogger();
+  return silentLogger();
 }
 
 function convert(file: string, opts: { output?: string }): number {
@@ -123,9 +162,8 @@ function convert(file: string, opts: { output?: string }): number {
     process.stderr.write(`rx3proxy: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
     return EXIT_INVALID;
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { convertLegacy } = require('./config/convert') as typeof import('./config/convert');
-  const r = convertLegacy(text, file, { readFile: (p: string) => readFileSync(join(file, '..', p), 'utf8') });
+  // The converter hands readFile paths already resolved against the config's directory.
+  const r = converter().convertLegacy(text, file, { readFile: (p: string) => readFileSync(p, 'utf8') });
   for (const d of [...r.warnings, ...r.errors]) process.stderr.write(`${d.file}:${d.line}: ${d.code !== undefined ? d.code + ': ' : ''}${d.message}\n`);
   if (opts.output !== undefined) writeFileSync(opts.output, r.yaml);
   else process.stdout.write(r.yaml);
@@ -169,10 +207,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       code = convert(cfg, opts);
     });
   program
+    .command('hash')
+    .description('print a users: hash for a password read from stdin (3proxy_crypt)')
+    .option('--type <type>', 'cr | md5 | nt | bcrypt | sha256 | sha512', 'cr')
+    .action((opts: { type: string }) => {
+      code = hashCommand(opts.type);
+    });
+  program
     .command('schema')
-    .description('print the JSON Schema of the config')
-    .action(() => {
-      process.stdout.write(JSON.stringify(schemaFor(builtinRegistries()), null, 2) + '\n');
+    .description('print the JSON Schema of the config (with the plugins of CONFIG, when given)')
+    .argument('[config]', 'config whose plugins extend the schema')
+    .action(async (config: string | undefined) => {
+      const reg = builtinRegistries();
+      const plugins = config === undefined ? undefined : await pluginsOf(readFileSync(config, 'utf8'), config, reg);
+      if (plugins === null) code = EXIT_INVALID;
+      else process.stdout.write(JSON.stringify(schemaFor(reg, plugins), null, 2) + '\n');
     });
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -182,6 +231,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw err;
   }
   return code;
+}
+
+const HASH_TYPES: readonly HashType[] = ['cr', 'md5', 'nt', 'bcrypt', 'sha256', 'sha512'];
+
+/** `rx3proxy hash`: the password is the first line of stdin (a trailing newline is not part of it). */
+function hashCommand(type: string): number {
+  if (!(HASH_TYPES as readonly string[]).includes(type)) {
+    process.stderr.write(`rx3proxy: unknown hash type "${type}" (${HASH_TYPES.join(', ')})\n`);
+    return EXIT_USAGE;
+  }
+  const password = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  process.stdout.write(hashPassword(type as HashType, password) + '\n');
+  return EXIT_OK;
 }
 
 if (require.main === module) {

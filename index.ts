@@ -10,3 +10,15 @@ export { ProxyError, proxyError, ERRORS } from './core/errors';
 export type { ErrorCode } from './core/errors';
 export { Runtime } from './core/runtime';
 export type { Env } from './core/env';
+export { definePlugin } from './core/plugin-api';
+export type {
+  PluginDef,
+  PluginApi,
+  PluginSymbols,
+  PluginAuthDef,
+  PluginAuthenticator,
+  CommandDef,
+  LogHookFn,
+  SchedulePeriod,
+} from './core/plugin-api';
+export type { AccessRecord } from './operators/log/record';

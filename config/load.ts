@@ -12,7 +12,7 @@ import { compileSchema, crossChecks, toProblems, type SourceMap } from './valida
 import type * as Convert from './convert';
 
 /** The converter is loaded only for legacy files: YAML configs never pay for it. */
-function converter(): typeof Convert {
+export function converter(): typeof Convert {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('./convert') as typeof Convert;
 }

@@ -16,7 +16,7 @@ function decode(token: string): string {
 /** Position of the node at `pointer`; with `key`, the position of that key inside a map. */
 export function positionOf(doc: Document, lc: LineCounter, pointer: string, key?: string): Position {
   let node: unknown = doc.contents;
-  let best: Node | null = (doc.contents as Node | null) ?? null;
+  let best: Node | null = (doc.contents) ?? null;
   const tokens = pointer === '' ? [] : pointer.split('/').slice(1).map(decode);
   if (key !== undefined) tokens.push(key);
   for (let i = 0; i < tokens.length; i++) {

@@ -68,7 +68,8 @@ export function toProblems(errors: readonly ErrorObject[], file: string, src?: S
     const pos = src === undefined ? { line: 1, column: 1 } : positionOf(src.doc, src.lineCounter, m.key === undefined ? m.pointer : e.instancePath, m.key);
     problems.push({ file, line: pos.line, column: pos.column, pointer: m.pointer, message: m.message });
   }
-  return problems;
+  // In file order, as a compiler prints them.
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 /** Checks beyond the schema: unique service names, no two services on one address. */
@@ -86,11 +87,12 @@ export function crossChecks(config: Record<string, unknown>, file: string, src?:
       if (prev !== undefined) problems.push({ file, ...at(`/services/${i}/name`), pointer: `/services/${i}/name`, message: `duplicate service name "${name}" (also /services/${prev})` });
       else names.set(name, i);
     }
-    const listen = s['listen'];
-    if (listen !== undefined && !/(^|:)0$/.test(String(listen))) {
-      const key = String(listen).replace(/^0\.0\.0\.0:/, '');
+    const raw = s['listen'];
+    const listen = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : undefined;
+    if (listen !== undefined && !/(^|:)0$/.test(listen)) {
+      const key = listen.replace(/^0\.0\.0\.0:/, '');
       const prev = addrs.get(key);
-      if (prev !== undefined) problems.push({ file, ...at(`/services/${i}/listen`), pointer: `/services/${i}/listen`, message: `"${String(listen)}" is already used by /services/${prev}` });
+      if (prev !== undefined) problems.push({ file, ...at(`/services/${i}/listen`), pointer: `/services/${i}/listen`, message: `"${listen}" is already used by /services/${prev}` });
       else addrs.set(key, i);
     }
   });

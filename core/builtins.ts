@@ -17,7 +17,7 @@ export interface Registries {
 
 export function builtinRegistries(): Registries {
   const operators = new Registry<OperatorDef<never>>('operator');
-  for (const op of builtinOperators) operators.register(op.name, op as OperatorDef<never>);
+  for (const op of builtinOperators) operators.register(op.name, op);
   const templates = new Registry<ServiceTemplate>('service type');
   for (const t of builtinTemplates()) templates.register(t.type, t);
   return { operators, authMethods: new Registry<AuthMethodDef>('auth method'), templates };

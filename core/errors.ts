@@ -146,6 +146,9 @@ export const ERRORS = {
   PRX_ERR_LIMIT_EXCEEDED: e(10, 'limit exceeded: %s', 'client', { http: 503 }),
   PRX_ERR_QUOTA_EXCEEDED: e(10, 'traffic quota exceeded: %s', 'client', { http: 503 }),
   PRX_ERR_CONNLIM_EXCEEDED: e(10, 'connection rate limit exceeded: %s', 'client', { http: 503 }),
+  PRX_ERR_AUTH_DNSNAME: e(3, 'client %s has no DNS name confirmed by a forward lookup', 'client'),
+  PRX_ERR_AUTH_RADIUS_REJECT: e(4, 'RADIUS rejected user "%s"%s', 'client'),
+  PRX_ERR_AUTH_RADIUS_TIMEOUT: e(4, 'no RADIUS server answered for user "%s"', 'upstream'),
 
   // ---- connecting (3proxy 11-19, 100) -------------------------------------------------
   PRX_ERR_CONNECT_SOCKET: e(11, 'cannot create socket: %s', 'internal'),
@@ -205,6 +208,7 @@ export const ERRORS = {
   PRX_ERR_SOCKS_BIND_TIMEOUT: e(460, 'no peer connected to the BIND port in time', 'upstream', { socks: 0x06 }),
   PRX_ERR_SOCKS_BIND_PEER: e(470, 'BIND peer %s is not the expected host', 'upstream', { socks: 0x02 }),
   PRX_ERR_SOCKS_UDP_FRAGMENT: e(442, 'fragmented SOCKS UDP datagram dropped', 'client'),
+  PRX_ERR_SOCKS_UDP_STRANGER: e(443, 'SOCKS UDP datagram from %s dropped: not the associated client', 'client'),
 
   // ---- port mappers, TLS proxy (200-399) ----------------------------------------------
   PRX_ERR_UDP_FAILED: e(200, 'UDP relay failed: %s', 'internal'),

@@ -53,59 +53,53 @@ export function defineOperator<O>(def: OperatorDef<O>): OperatorDef<O> {
   return def;
 }
 
+const UNUSED_SIGNAL = new AbortController().signal;
+
 /**
  * Per-session step helper (our stand-in for RxJS's internal `operate`): `fn` gets the session
- * and an AbortSignal; it may return the session (sync), a promise, or throw. Throws and
- * rejections become ProxyErrors on the stream; finalization runs once and aborts the signal so
- * pending DNS lookups, connects and auth backends stop when the session is unsubscribed.
+ * and the session's AbortSignal; it may return the session (sync), a promise, or throw. Throws
+ * and rejections become ProxyErrors on the stream. The signal is the session's own: the
+ * pipeline compiler closes (aborts) the session when its stream ends or is unsubscribed, so
+ * pending DNS lookups, connects and auth backends stop, and no per-step AbortController is
+ * allocated on the hot path. Results that arrive after unsubscription are dropped.
  */
 export function sessionStep(
   fn: (session: Session, signal: AbortSignal) => Session | Promise<Session>,
 ): OperatorFunction<Session, Session> {
   return (source) =>
     new Observable<Session>((sub) => {
-      const pending = new Set<AbortController>();
       let active = 0;
       let sourceDone = false;
+      let closed = false;
       const maybeComplete = (): void => {
         if (sourceDone && active === 0) sub.complete();
       };
       const inner = source.subscribe({
         next(session) {
-          const ac = new AbortController();
-          const onAbort = (): void => ac.abort();
-          session.abort.signal.addEventListener('abort', onAbort, { once: true });
-          pending.add(ac);
-          active++;
-          const done = (): void => {
-            session.abort.signal.removeEventListener('abort', onAbort);
-            pending.delete(ac);
-            active--;
-          };
           let result: Session | Promise<Session>;
           try {
-            result = fn(session, ac.signal);
+            // Steps that take no signal do not make the session create an AbortController.
+            result = fn(session, fn.length >= 2 ? session.abort.signal : UNUSED_SIGNAL);
           } catch (err) {
-            done();
             sub.error(toProxyError(err));
             return;
           }
           if (!(result instanceof Promise)) {
-            done();
             sub.next(result);
             maybeComplete();
             return;
           }
+          active++;
           result.then(
             (s) => {
-              done();
-              if (ac.signal.aborted) return;
+              active--;
+              if (closed) return;
               sub.next(s);
               maybeComplete();
             },
             (err: unknown) => {
-              done();
-              if (!ac.signal.aborted) sub.error(toProxyError(err));
+              active--;
+              if (!closed) sub.error(toProxyError(err));
             },
           );
         },
@@ -118,9 +112,8 @@ export function sessionStep(
         },
       });
       return () => {
+        closed = true;
         inner.unsubscribe();
-        for (const ac of pending) ac.abort();
-        pending.clear();
       };
     });
 }

@@ -13,11 +13,17 @@ import { createLogger } from './logger';
 import { builtinRegistries, type Registries } from './builtins';
 import { buildConfigSchema } from '../schemas/build';
 import type { JsonSchema } from './operator';
-import { loadConfigFile, loadConfigText, type LoadedConfig } from '../config/load';
-import { ServiceRuntime, type ServiceConfig } from './service';
+import { loadConfigText, parseConfigText, type LoadedConfig } from '../config/load';
+import { loadPlugins, loadPluginsSync, pluginEntries } from './plugin-loader';
+import { PluginHost } from './plugin-host';
+import type { ServiceRuntime} from './service';
+import { type ServiceConfig } from './service';
+import { createServiceRuntime } from './udp-service';
 import { ProxyError, proxyError, toProxyError, type ConfigProblem } from './errors';
 import { systemClock, type Clock, type Env } from './env';
-import { SystemResolver, type Resolver } from './net/resolver';
+import type { Resolver } from './net/resolver';
+import { resolverFromConfig, type ResolverConfig } from './net/dns-resolver';
+import { ParentChain } from './net/chain';
 import { DirectDialer, type Dialer } from './net/dialer';
 import { AccessLogs } from '../operators/log/writer';
 import { parseDuration } from '../config/units';
@@ -25,6 +31,7 @@ import { packageRoot } from './paths';
 import { dirname, join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { UserTable } from './users';
+import { Limits, LIMITS_SYMBOL } from './limits';
 
 export const DEFAULT_CONFIG_PATH = (): string => join(packageRoot(), 'config', 'default.yaml');
 
@@ -36,9 +43,42 @@ export interface RuntimeOptions {
   readonly dialer?: Dialer;
 }
 
-/** The schema for a set of registries (built-ins + whatever plugins registered). */
-export function schemaFor(reg: Registries): JsonSchema {
-  return buildConfigSchema({ operators: reg.operators.entries().map(([, v]) => v), templates: reg.templates.entries().map(([, v]) => v) });
+/** The schema for a set of registries (built-ins + whatever plugins registered) and plugin commands. */
+export function schemaFor(reg: Registries, plugins?: PluginHost): JsonSchema {
+  return buildConfigSchema({
+    operators: reg.operators.entries().map(([, v]) => v),
+    templates: reg.templates.entries().map(([, v]) => v),
+    ...(plugins !== undefined ? { extraSections: plugins.commandSchemas() } : {}),
+  });
+}
+
+/**
+ * Built-ins are the same in every load, so their schema (and the ajv validator compiled for that
+ * object) is built once: a live reload then costs a parse and a validation, not a compile.
+ */
+let builtinSchemaCache: JsonSchema | null = null;
+function builtinSchema(reg: Registries): JsonSchema {
+  return (builtinSchemaCache ??= schemaFor(reg));
+}
+
+const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+
+function readConfig(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw proxyError('PRX_ERR_CONFIG_READ', path, (err as NodeJS.ErrnoException).code ?? String(err));
+  }
+}
+
+/** The diagnostics logger from a (possibly not yet validated) config's `log:` section. */
+function loggerFor(cfg: Readonly<Record<string, unknown>>): Logger {
+  const logCfg = (cfg['log'] ?? {}) as { level?: string; pretty?: boolean; to?: string };
+  return createLogger({
+    level: (logCfg.level ?? 'info') as 'info',
+    pretty: logCfg.pretty ?? false,
+    destination: logCfg.to === undefined || logCfg.to === 'stderr' ? 2 : logCfg.to === 'stdout' ? 1 : logCfg.to,
+  });
 }
 
 export class Runtime {
@@ -47,29 +87,50 @@ export class Runtime {
     readonly loaded: LoadedConfig,
     readonly env: Env,
     readonly accessLogs: AccessLogs,
+    /** What the config's plugins contributed (commands, hooks, jobs, symbols). */
+    readonly plugins: PluginHost,
   ) {}
 
-  /** Loads a config file (YAML, JSON or legacy .cfg). Throws PRX_ERR_CONFIG_INVALID with every problem. */
+  /**
+   * Loads a config file (YAML, JSON or legacy .cfg). Throws PRX_ERR_CONFIG_INVALID with every
+   * problem. Plugins with an asynchronous setup (or a setup timeout) need loadFile.
+   */
   static fromFile(file: string, opts: RuntimeOptions = {}): Runtime {
-    const reg = builtinRegistries();
-    return Runtime.build(loadConfigFile(file, schemaFor(reg)), reg, opts);
+    return Runtime.fromText(readConfig(file), file, opts);
   }
 
+  /** Synchronous load: plugins are loaded too, but each setup must be synchronous (else use load). */
   static fromText(text: string, file: string, opts: RuntimeOptions = {}): Runtime {
+    // Parsing twice costs only for texts that mention plugins at all.
+    const raw = text.includes('plugins') ? asRecord(parseConfigText(text, file).value) : {};
+    const entries = pluginEntries(raw);
     const reg = builtinRegistries();
-    return Runtime.build(loadConfigText(text, file, schemaFor(reg)), reg, opts);
+    if (entries.length === 0) return Runtime.build(loadConfigText(text, file, builtinSchema(reg)), reg, opts, new PluginHost());
+    const logger = opts.logger ?? loggerFor(raw);
+    const host = loadPluginsSync(entries, file, reg, logger);
+    return Runtime.build(loadConfigText(text, file, schemaFor(reg, host)), reg, { ...opts, logger }, host);
   }
 
-  private static build(loaded: LoadedConfig, reg: Registries, opts: RuntimeOptions): Runtime {
+  /** Like fromFile, loading the config's `plugins:` first (their operators, commands and auth methods join the schema). */
+  static async loadFile(file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
+    return Runtime.load(readConfig(file), file, opts);
+  }
+
+  /**
+   * Two-phase load: parse, load the `plugins:` entries (paths relative to `file`) into fresh
+   * registries, then build the schema from them and validate the whole config.
+   */
+  static async load(text: string, file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
+    const raw = asRecord(parseConfigText(text, file).value);
+    const logger = opts.logger ?? loggerFor(raw);
+    const reg = builtinRegistries();
+    const host = await loadPlugins(pluginEntries(raw), file, reg, logger);
+    return Runtime.build(loadConfigText(text, file, schemaFor(reg, host)), reg, { ...opts, logger }, host);
+  }
+
+  private static build(loaded: LoadedConfig, reg: Registries, opts: RuntimeOptions, plugins: PluginHost): Runtime {
     const cfg = loaded.config;
-    const logCfg = (cfg['log'] ?? {}) as { level?: string; pretty?: boolean; to?: string };
-    const logger =
-      opts.logger ??
-      createLogger({
-        level: (logCfg.level ?? 'info') as 'info',
-        pretty: logCfg.pretty ?? false,
-        destination: logCfg.to === undefined || logCfg.to === 'stderr' ? 2 : logCfg.to === 'stdout' ? 1 : logCfg.to,
-      });
+    const logger = opts.logger ?? loggerFor(cfg);
     const clock = opts.clock ?? systemClock;
     const accessLogs = new AccessLogs(() => new Date(clock.now()));
     const env: Env = {
@@ -78,19 +139,23 @@ export class Runtime {
       operators: reg.operators,
       authMethods: reg.authMethods,
       templates: reg.templates,
-      resolver: opts.resolver ?? new SystemResolver(),
+      resolver: opts.resolver ?? resolverFromConfig(cfg['resolver'] as ResolverConfig | undefined, () => clock.now()),
       dialer: opts.dialer ?? new DirectDialer(),
       accessLogs,
       users: loadUsers(cfg, loaded.file),
       config: cfg,
-      symbols: new Map(),
+      symbols: plugins.symbols,
     };
-    const rt = new Runtime(loaded, env, accessLogs);
+    // Shared by every service, as 3proxy's limit lists are global.
+    env.symbols.set(LIMITS_SYMBOL, new Limits(cfg, loaded.file, clock));
+    env.symbols.set('connect.chain', new ParentChain(env));
+    plugins.attach(env, accessLogs.listeners);
+    const rt = new Runtime(loaded, env, accessLogs, plugins);
     const problems: ConfigProblem[] = [];
     const services = (cfg['services'] ?? []) as ServiceConfig[];
     services.forEach((s, i) => {
       try {
-        rt.services.push(new ServiceRuntime(s, env));
+        rt.services.push(createServiceRuntime(s, env));
       } catch (err) {
         const e = toProxyError(err);
         problems.push({ file: loaded.file, line: 1, column: 1, pointer: `/services/${i}`, message: `service "${s.name}": ${e.message}` });
@@ -100,6 +165,11 @@ export class Runtime {
     return rt;
   }
 
+  /** Bandwidth buckets, connection limits and traffic counters shared by the services. */
+  get limits(): Limits {
+    return this.env.symbols.get(LIMITS_SYMBOL) as Limits;
+  }
+
   get logger(): Logger {
     return this.env.logger;
   }
@@ -107,6 +177,7 @@ export class Runtime {
   /** Starts every service; all or nothing. */
   async start(): Promise<void> {
     const started: ServiceRuntime[] = [];
+    this.limits.start((err) => this.logger.error({ err }, 'cannot save traffic counters'));
     try {
       for (const s of this.services) {
         await s.start();
@@ -136,6 +207,9 @@ export class Runtime {
   async stop(graceMs?: number): Promise<void> {
     const grace = graceMs ?? parseDuration((this.env.config['shutdownTimeout'] as string | undefined) ?? '10s');
     await Promise.all(this.services.map((s) => s.stop(grace)));
+    this.limits.stop();
+    // 3proxy runs scheduled jobs once more on stop (e.g. a final traffic report).
+    await this.plugins.runJobs(this.logger);
     await this.accessLogs.closeAll();
   }
 

@@ -8,14 +8,16 @@
  * The subscription is the connection's lifetime: unsubscribing it (stop, kill from admin)
  * tears everything down, and so does the pipeline completing or failing.
  */
-import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
-import { of, type Subscription } from 'rxjs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { defer, map, of, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from './logger';
 import type { Env, ServiceTemplate } from './env';
 import { compilePipeline, type CompiledPipeline, type StepSpec } from './pipeline';
 import { Session, emptyRequest, type Connection, type ServiceInfo } from './session';
 import { ProxyError, proxyErrorFrom, toProxyError } from './errors';
 import { parseListen, type ListenAddress } from '../config/listen';
+import { parseDuration } from '../config/units';
+import { readProxyHeader } from './net/proxy-protocol';
 
 export interface ServiceConfig {
   readonly name: string;
@@ -92,7 +94,7 @@ export class ServiceRuntime {
     this.maxWaiting = config.backlog ?? 1 + Math.floor(this.maxconn / 8);
     this.logger = env.logger.child({ service: this.name });
     this.info = { name: this.name, type: config.type, logName: this.template.logName, port: this.listenAddress.port };
-    const steps = config.pipeline ?? (this.template.pipeline as readonly StepSpec[]);
+    const steps = config.pipeline ?? (this.template.pipeline);
     this.pipeline = compilePipeline(steps, env, { service: { name: this.name, type: config.type, config } });
   }
 
@@ -118,9 +120,31 @@ export class ServiceRuntime {
     });
     this.server = server;
     const addr = server.address();
-    this.boundPort = typeof addr === 'object' && addr !== null ? (addr as AddressInfo).port : 0;
+    this.boundPort = typeof addr === 'object' && addr !== null ? (addr).port : 0;
     (this.info as { port: number }).port = this.boundPort;
     this.logger.info({ address: this.listenAddress.text, port: this.boundPort }, 'accepting connections');
+  }
+
+  /**
+   * Live reload: takes over `old`'s listening socket instead of binding again, so the port never
+   * refuses connections and is never bound twice. Clients `old` was holding at maxconn come too.
+   * New connections run this service's pipeline; `old`'s live connections keep theirs.
+   * Returns false (nothing taken) when `old` is not listening.
+   */
+  adoptListener(old: ServiceRuntime): boolean {
+    const server = old.server;
+    if (server === null) return false;
+    old.server = null;
+    old.stopping = true;
+    server.removeAllListeners('connection');
+    server.removeAllListeners('error');
+    server.on('connection', (socket: Socket) => this.accept(socket));
+    server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+    this.server = server;
+    this.boundPort = old.boundPort;
+    (this.info as { port: number }).port = this.boundPort;
+    for (const socket of old.waiting.splice(0)) if (!socket.destroyed) this.accept(socket);
+    return true;
   }
 
   private accept(socket: Socket): void {
@@ -165,7 +189,7 @@ export class ServiceRuntime {
       subscription: null,
       current: first,
     };
-    const subscription = of(first)
+    const subscription = this.firstSession(first)
       .pipe(this.pipeline.run)
       .subscribe({
         next: (s) => {
@@ -183,6 +207,26 @@ export class ServiceRuntime {
       this.next();
       if (this.live.size === 0) for (const w of [...this.drainWaiters]) w();
     });
+  }
+
+  /**
+   * The first session, after the PROXY header when `options.proxyProtocol` is set (3proxy -H):
+   * the header's source becomes the client address for the ACL and logs.
+   */
+  private firstSession(first: Session): Observable<Session> {
+    const options = (this.config['options'] ?? {}) as { proxyProtocol?: boolean };
+    if (options.proxyProtocol !== true) return of(first);
+    const timeouts = (this.config['timeouts'] ?? {}) as { handshake?: string };
+    const c = first.connection;
+    return defer(() => readProxyHeader(c.socket, parseDuration(timeouts.handshake ?? '15s'))).pipe(
+      map((h) => {
+        if (h.source !== null) {
+          c.clientAddress = h.source.address;
+          c.clientPort = h.source.port;
+        }
+        return first;
+      }),
+    );
   }
 
   private connectionFailed(connection: Connection, err: unknown): void {

@@ -86,6 +86,7 @@ export const sections: Record<string, Record<string, unknown>> = {
     description: 'Traffic counters and quotas (3proxy counter/countin/countout/countall).',
     properties: {
       file: { type: 'string', description: 'JSON file the counters persist to.' },
+      saveInterval: desc('How often the counters file is written (default 60s, as 3proxy); also written on stop.', ref('duration')),
       report: {
         type: 'object',
         additionalProperties: false,
@@ -150,6 +151,38 @@ export const sections: Record<string, Record<string, unknown>> = {
     additionalProperties: false,
     description: 'Interim log records for long sessions (3proxy logdump).',
     properties: { in: ref('size'), out: ref('size') },
+  },
+  radius: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['secret', 'servers'],
+    description: 'RADIUS servers for `auth: [radius]` (3proxy radius SECRET servers).',
+    properties: {
+      secret: { type: 'string', minLength: 1, description: 'Shared secret.' },
+      servers: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 5,
+        description: 'Servers tried in order: "host[:port]" (auth port, default 1812; accounting = port + 1) or objects.',
+        items: {
+          anyOf: [
+            { type: 'string', minLength: 1 },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['host'],
+              properties: {
+                host: { type: 'string', description: 'Server address.' },
+                port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Authentication port (default 1812).' },
+                accountingPort: { type: 'integer', minimum: 1, maximum: 65535, description: 'Accounting port (default port + 1).' },
+              },
+            },
+          ],
+        },
+      },
+      timeout: desc('Time to wait for each server (default 5s).', ref('duration')),
+      accounting: { type: 'boolean', description: 'Send Accounting-Request start and stop records.' },
+    },
   },
   parentRetries: { type: 'integer', minimum: 1, default: 2, description: 'Times the whole parent chain is tried (3proxy default 2).' },
   filterMaxSize: desc('Largest body handed to data filters (default 1MB).', ref('size')),

@@ -14,6 +14,12 @@ export interface DialOptions {
   readonly signal?: AbortSignal | undefined;
   /** TCP_NODELAY on the new socket (request/response traffic wants it; see bench notes). */
   readonly noDelay?: boolean;
+  /**
+   * Called with the socket as soon as it exists, before it connects. The connect step hands it to
+   * the session so that closing the session cancels a pending connect by destroying the socket:
+   * cheaper than an AbortSignal listener per connection (EventTarget showed in the profile).
+   */
+  readonly onSocket?: (socket: Socket) => void;
 }
 
 export interface Dialer {
@@ -56,6 +62,7 @@ export class DirectDialer implements Dialer {
         // Half-close is relayed (3proxy default): a FIN from the target must not end our write side.
         allowHalfOpen: true,
       });
+      opts.onSocket?.(socket);
       const timer = setTimeout(() => fail(proxyError('PRX_ERR_CONNECT_TIMEOUT', target)), opts.timeoutMs);
       const onAbort = (): void => fail(proxyError('PRX_ERR_SESSION_KILLED', 'aborted during connect'));
       const cleanup = (): void => {
@@ -63,6 +70,7 @@ export class DirectDialer implements Dialer {
         opts.signal?.removeEventListener('abort', onAbort);
         socket.removeListener('error', onError);
         socket.removeListener('connect', onConnect);
+        socket.removeListener('close', onClose);
       };
       function fail(err: ProxyError): void {
         cleanup();
@@ -76,8 +84,13 @@ export class DirectDialer implements Dialer {
         cleanup();
         resolve(socket);
       }
+      // Destroyed before connecting (the session was closed): settle instead of hanging.
+      function onClose(): void {
+        fail(proxyError('PRX_ERR_SESSION_KILLED', 'closed during connect'));
+      }
       socket.once('error', onError);
       socket.once('connect', onConnect);
+      socket.once('close', onClose);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

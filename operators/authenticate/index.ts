@@ -1,88 +1,51 @@
 /**
- * authenticate: the auth chain (3proxy `auth TYPE ...`), tried left to right.
+ * authenticate: the auth chain (3proxy `auth TYPE ...`, doauth), tried left to right.
  *
+ *   (the target host is resolved first when the ACL has address targets)
  *   for each method:
  *     authenticate fails -> remember the highest code, next method (stop at once at >= 10)
- *     authenticate ok    -> its authorize step decides, final (no fall-through after it)
+ *     authenticate ok    -> its authorize step decides, final (no fall-through after it);
+ *                           an allowing decision of a non-cache method is stored in the
+ *                           auth cache when the cache is in use
  *   all failed           -> the highest failure
  *
- *   none      always ok; no ACL at all
- *   iponly    the ACL walk with the user hidden (`-`); 1 or 3 fall through (3proxy default)
- *   useronly  ok if a user name was given (no password check), then the ACL
- *   strong    user and password checked against users:, then the ACL
- *
- * Methods registered by plugins or the auth issue (cache, dnsname, radius, ...) come from
- * env.authMethods and follow the same contract.
+ * Methods: methods/builtin.ts (none, iponly, useronly, strong), methods/cache.ts (cache,
+ * cacheacl), methods/dnsname.ts, methods/radius.ts; plugins register theirs in env.authMethods with the same
+ * contract (types.ts).
  */
 import { defineOperator, sessionStep } from '../../core/operator';
-import { ProxyError, proxyError, type ErrorCode } from '../../core/errors';
-import type { Session } from '../../core/session';
-import type { Env, UserStore } from '../../core/env';
-import type { Acl, AclDecision } from '../../core/acl';
+import { proxyError, type ProxyError } from '../../core/errors';
+import type { Env } from '../../core/env';
+import type { Acl } from '../../core/acl';
 import { aclRequest, serviceAcl, DECISION_KEY } from '../authorize/service-acl';
+import { targetResolver } from '../authorize/target-address';
+import type { Authenticator, MethodContext } from './types';
+import { BUILTIN_METHODS, cacheStore } from './methods';
+import type { ServiceContext } from '../../core/operator';
 
-/** A method's two steps; `authenticate` resolves null on success or the failure. */
-export interface Authenticator {
-  readonly name: string;
-  authenticate(session: Session, signal: AbortSignal): ProxyError | null | Promise<ProxyError | null>;
-  /** The decision after a successful authenticate; null = allow without an ACL (`none`). */
-  authorize(session: Session): AclDecision | null;
+export type { Authenticator, MethodContext, MethodFactory } from './types';
+export { checkPassword, DNSNAME_LOOKUPS_SYMBOL, RADIUS_CLIENT_SYMBOL } from './methods';
+export { configWarnings } from './warnings';
+export type { ConfigWarning } from './warnings';
+
+/** Names of the built-in methods. */
+export const BUILTIN_METHOD_NAMES: readonly string[] = Object.keys(BUILTIN_METHODS);
+
+function methodContext(env: Env, acl: Acl, service: ServiceContext): MethodContext {
+  return {
+    env,
+    acl,
+    service,
+    walk: (s, hide = false) => acl.evaluate(aclRequest(s, env.clock.now(), hide)),
+  };
 }
 
-export const BUILTIN_METHODS = ['none', 'iponly', 'useronly', 'strong'] as const;
-
-const BAD_PASSWORD: Record<string, ErrorCode> = {
-  'bad-password:CL': 'PRX_ERR_AUTH_BAD_PASSWORD',
-  'bad-password:CR': 'PRX_ERR_AUTH_BAD_CRYPT',
-  'bad-password:NT': 'PRX_ERR_AUTH_BAD_NT',
-};
-
-/** Checks credentials; returns the 3proxy failure (4 no user, 5 unknown, 6/7/8 wrong password) or null. */
-export function checkPassword(users: UserStore, session: Session): ProxyError | null {
-  if (session.user === null || session.password === null) return proxyError('PRX_ERR_AUTH_REQUIRED');
-  const outcome = users.verify(session.user, session.password);
-  if (outcome === 'ok') return null;
-  if (outcome === 'unknown-user') return proxyError('PRX_ERR_AUTH_UNKNOWN_USER', session.user);
-  return proxyError(BAD_PASSWORD[outcome] ?? 'PRX_ERR_AUTH_BAD_PASSWORD', session.user);
-}
-
-function builtin(name: string, env: Env, acl: Acl): Authenticator | undefined {
-  const walk = (s: Session, hide = false): AclDecision => acl.evaluate(aclRequest(s, env.clock.now(), hide));
-  switch (name) {
-    case 'none':
-      return { name, authenticate: () => null, authorize: () => null };
-    case 'iponly': {
-      return {
-        name,
-        authenticate(s) {
-          const d = walk(s, true);
-          s.state.set(DECISION_KEY, d);
-          if (d.action === 'deny') return proxyError('PRX_ERR_ACL_DENIED', d.index);
-          if (d.action === 'none') return proxyError('PRX_ERR_ACL_NO_MATCH');
-          return null;
-        },
-        authorize: (s) => s.state.get(DECISION_KEY) as AclDecision,
-      };
-    }
-    case 'useronly':
-      return {
-        name,
-        authenticate: (s) => (s.user === null ? proxyError('PRX_ERR_AUTH_REQUIRED') : null),
-        authorize: (s) => walk(s),
-      };
-    case 'strong':
-      return { name, authenticate: (s) => checkPassword(env.users, s), authorize: (s) => walk(s) };
-    default:
-      return undefined;
-  }
-}
-
-function resolveMethod(name: string, env: Env, acl: Acl, ctxName: string): Authenticator {
-  const b = builtin(name, env, acl);
-  if (b !== undefined) return b;
-  const def = env.authMethods.get(name);
-  if (def === undefined) throw proxyError('PRX_ERR_UNKNOWN_NAME', 'auth method', `${name}" in service "${ctxName}`);
-  return def.create({}, env) as Authenticator;
+function resolveMethod(name: string, ctx: MethodContext): Authenticator {
+  const builtin = BUILTIN_METHODS[name];
+  if (builtin !== undefined) return builtin(ctx);
+  const def = ctx.env.authMethods.get(name);
+  if (def === undefined) throw proxyError('PRX_ERR_UNKNOWN_NAME', 'auth method', `${name}" in service "${ctx.service.name}`);
+  return def.create({}, ctx.env) as Authenticator;
 }
 
 export interface AuthenticateOptions {
@@ -106,9 +69,14 @@ export const authenticate = defineOperator<AuthenticateOptions>({
   },
   create(options, env, ctx) {
     const acl = serviceAcl(ctx.service);
+    const mctx = methodContext(env, acl, ctx.service);
     const names = options.methods ?? (ctx.service.config['auth'] as string[] | undefined) ?? ['iponly'];
-    const chain = names.map((n) => resolveMethod(n, env, acl, ctx.service.name));
+    const chain = names.map((n) => resolveMethod(n, mctx));
+    const store = cacheStore(mctx);
+    // `auth none` never walks the ACL, so it needs no resolved target either.
+    const resolveTarget = names.every((n) => n === 'none') ? null : targetResolver(acl, env, ctx.service);
     return sessionStep(async (session, signal) => {
+      if (resolveTarget !== null) await resolveTarget(session, signal);
       let worst: ProxyError | null = null;
       for (const m of chain) {
         session.state.delete(DECISION_KEY);
@@ -117,6 +85,7 @@ export const authenticate = defineOperator<AuthenticateOptions>({
           session.authMethod = m.name;
           const d = m.authorize(session);
           if (d !== null) session.state.set(DECISION_KEY, d);
+          store?.(session, m.name, d);
           return session;
         }
         if (worst === null || failure.legacyCode > worst.legacyCode) worst = failure;

@@ -6,11 +6,13 @@
  *   deny      -> PRX_ERR_ACL_DENIED (3proxy 1: HTTP 403, SOCKS 0x02)
  *   no match  -> PRX_ERR_ACL_NO_MATCH (3proxy 3: HTTP 407, so browsers ask again)
  *   auth none -> no ACL at all (3proxy: `auth none` ignores allow/deny/parent)
+ *   a host target is resolved first when the ACL has address targets (target-address.ts)
  */
 import { defineOperator, sessionStep } from '../../core/operator';
 import { proxyError } from '../../core/errors';
 import type { AclDecision } from '../../core/acl';
 import { aclRequest, serviceAcl, DECISION_KEY } from './service-acl';
+import { targetResolver } from './target-address';
 import type { Session } from '../../core/session';
 
 /** Applies an ACL decision to the session, or throws the refusal. */
@@ -34,10 +36,13 @@ export const authorize = defineOperator<Record<string, never>>({
   },
   create(_options, env, ctx) {
     const acl = serviceAcl(ctx.service);
-    return sessionStep((session) => {
+    const resolveTarget = targetResolver(acl, env, ctx.service);
+    return sessionStep(async (session, signal) => {
       if (session.authMethod === 'none') return session;
       const made = session.state.get(DECISION_KEY) as AclDecision | undefined;
-      return applyDecision(session, made ?? acl.evaluate(aclRequest(session, env.clock.now())));
+      if (made !== undefined) return applyDecision(session, made);
+      await resolveTarget(session, signal);
+      return applyDecision(session, acl.evaluate(aclRequest(session, env.clock.now())));
     });
   },
 });

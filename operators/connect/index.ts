@@ -10,7 +10,7 @@
  * Parent chains (session.parents) are handled by the chain dialer registered in
  * env.symbols under `connect.chain` when present.
  */
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { defineOperator, sessionStep } from '../../core/operator';
 import { proxyError, type ProxyError } from '../../core/errors';
 import type { Session } from '../../core/session';
@@ -51,13 +51,16 @@ export const connect = defineOperator<ConnectOptions>({
     const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
     const family = options.family ?? (serviceOptions['family'] as FamilyPolicy | undefined) ?? '46';
     const externals = externalAddresses(cfg['external']);
-    return sessionStep(async (session, signal) => {
+    // The direct path takes no AbortSignal (no AbortController per session): the socket being
+    // dialed is the session's target at once, so session.close() cancels it. Parent chains and
+    // name lookups that can be aborted still get the session's signal.
+    return sessionStep(async (session) => {
       if (session.relayMode !== 'stream') return session;
       const localAddress = session.externalAddress ?? undefined;
       const socket =
         session.parents.length > 0
-          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal })
-          : await dialDirect(env, session, { timeoutMs, family, externals, signal });
+          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal: session.abort.signal })
+          : await dialDirect(env, session, { timeoutMs, family, externals });
       attach(session, socket);
       await session.responder.connected(session);
       return session;
@@ -85,21 +88,34 @@ function externalAddresses(value: unknown): { v4?: string; v6?: string } {
 async function dialDirect(
   env: Env,
   session: Session,
-  o: { timeoutMs: number; family: FamilyPolicy; externals: { v4?: string; v6?: string }; signal: AbortSignal },
+  o: { timeoutMs: number; family: FamilyPolicy; externals: { v4?: string; v6?: string } },
 ): Promise<Socket> {
   const req = session.request;
-  const addrs = await env.resolver.resolve(req.address ?? req.host, o.family, o.signal);
+  const target = req.address ?? req.host;
+  // Literal addresses need no lookup and no signal; names get the session's signal.
+  const addrs = await env.resolver.resolve(target, o.family, isIP(target) === 0 ? session.abort.signal : undefined);
   let last: ProxyError | null = null;
   for (const a of addrs) {
     const localAddress = session.externalAddress ?? (a.family === 6 ? o.externals.v6 : o.externals.v4);
     if (localAddress !== undefined) session.externalAddress = localAddress;
     try {
-      const socket = await env.dialer.dial({ host: a.address, port: req.port, localAddress, timeoutMs: o.timeoutMs, signal: o.signal });
+      const socket = await env.dialer.dial({
+        host: a.address,
+        port: req.port,
+        localAddress,
+        timeoutMs: o.timeoutMs,
+        onSocket: (s) => {
+          // Closed while the name was resolving: nothing may outlive the session.
+          if (session.closed) s.destroy();
+          else session.target = s;
+        },
+      });
       if (req.address === null) req.address = a.address;
       return socket;
     } catch (err) {
       last = err as ProxyError;
-      if (o.signal.aborted) break;
+      session.target = null;
+      if (last.code === 'PRX_ERR_SESSION_KILLED') break;
     }
   }
   throw last ?? proxyError('PRX_ERR_DNS_NOT_FOUND', req.host);

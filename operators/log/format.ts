@@ -45,6 +45,8 @@ interface Tm {
   offsetMinutes: number;
 }
 
+const ZERO_TM: Tm = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, offsetMinutes: 0 };
+
 /** One compiled piece of the line; `len` is what has been written so far (for the caps). */
 type Getter = (r: AccessRecord, tm: Tm, len: number) => string;
 type Clean = (s: string) => string;
@@ -82,10 +84,9 @@ export function expandTimeTemplate(template: string, date: Date): string {
 
 function buildFormatter({ parts, needsTime }: Compiled, utc: boolean): LogFormatter {
   const clock = makeClock(utc);
-  const noTime: Tm = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, offsetMinutes: 0 };
   const n = parts.length;
   return (r) => {
-    const tm = needsTime ? clock(r.time) : noTime;
+    const tm = needsTime ? clock(r.time) : ZERO_TM;
     let out = '';
     for (let k = 0; k < n && out.length < LINE_CAP; k++) out += parts[k]!(r, tm, out.length);
     return out;
@@ -105,7 +106,18 @@ function makeCleaner(chars: string, replacement: string): Clean {
   for (let i = 0; i < chars.length; i++) cls += `\\u${chars.charCodeAt(i).toString(16).padStart(4, '0')}`;
   const re = new RegExp(`[${cls}]`, 'g');
   const rep = replacement === '$' ? '$$' : replacement;
-  return (s) => s.replace(re, rep);
+  // A plain scan first: most user names and request lines need no change, and it is cheaper than replace().
+  let max = 0x1f;
+  for (let i = 0; i < chars.length; i++) max = Math.max(max, chars.charCodeAt(i));
+  const hit = new Uint8Array(max + 1).fill(1, 0, 0x20);
+  for (let i = 0; i < chars.length; i++) hit[chars.charCodeAt(i)] = 1;
+  return (s) => {
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c <= max && hit[c] === 1) return s.replace(re, rep);
+    }
+    return s;
+  };
 }
 
 function identity(s: string): string {
@@ -209,31 +221,33 @@ function userText(s: string, clean: Clean, len: number): string {
 }
 
 function fieldGetter(e: string, clean: Clean): Getter | null {
-  switch (e) {
-    case 'U': return (r, _tm, len) => (r.user ? userText(r.user, clean, len) : '-');
-    case 'n': return (r, _tm, len) => hostOrBracketedIp(r, clean, len);
-    case 'T': return (r, _tm, len) => userText(r.text, clean, len);
-    case 'N': return (r) => (r.serviceLogName === '' ? '-' : r.serviceLogName.slice(0, 20));
-    case 'E': return (r) => resultCode(r.code);
-    case 'p': return (r) => String(r.servicePort);
-    case 'C': return (r) => r.clientIp;
-    case 'c': return (r) => String(r.clientPort);
-    case 'R': return (r) => r.remoteIp ?? UNSET_ADDRESS;
-    case 'r': return (r) => String(r.remotePort);
-    case 'Q': return (r) => r.requestedIp ?? UNSET_ADDRESS;
-    case 'q': return (r) => String(r.requestedPort);
-    case 'e': return (r) => r.externalIp ?? UNSET_ADDRESS;
-    case 'i': return (r) => r.internalIp;
-    case 'I': return (r) => String(r.bytesIn);
-    case 'O': return (r) => String(r.bytesOut);
-    case 'h': return (r) => String(r.hops);
-    case 'D': return (r) => String(r.durationMs);
-    case 'b': return (r) => rate(r.bytesOut, r.durationMs);
-    case 'B': return (r) => rate(r.bytesIn, r.durationMs);
-    case 'L': return () => '0'; // 3proxy's `cycles` counter is never incremented
-    default: return null;
-  }
+  // The three user-supplied fields go through the filter and the FIELD_CAP; the rest are fixed.
+  if (e === 'U') return (r, _tm, len) => (r.user ? userText(r.user, clean, len) : '-');
+  if (e === 'n') return (r, _tm, len) => hostOrBracketedIp(r, clean, len);
+  if (e === 'T') return (r, _tm, len) => userText(r.text, clean, len);
+  return FIXED_FIELDS[e] ?? null;
 }
+
+const FIXED_FIELDS: Partial<Record<string, Getter>> = {
+  N: (r) => (r.serviceLogName === '' ? '-' : r.serviceLogName.slice(0, 20)),
+  E: (r) => resultCode(r.code),
+  p: (r) => String(r.servicePort),
+  C: (r) => r.clientIp,
+  c: (r) => String(r.clientPort),
+  R: (r) => r.remoteIp ?? UNSET_ADDRESS,
+  r: (r) => String(r.remotePort),
+  Q: (r) => r.requestedIp ?? UNSET_ADDRESS,
+  q: (r) => String(r.requestedPort),
+  e: (r) => r.externalIp ?? UNSET_ADDRESS,
+  i: (r) => r.internalIp,
+  I: (r) => String(r.bytesIn),
+  O: (r) => String(r.bytesOut),
+  h: (r) => String(r.hops),
+  D: (r) => String(r.durationMs),
+  b: (r) => rate(r.bytesOut, r.durationMs),
+  B: (r) => rate(r.bytesIn, r.durationMs),
+  L: () => '0', // 3proxy's `cycles` counter is never incremented
+};
 
 /** %n: the requested host, unless there is none or it contains `:` (an IPv6 literal), then `[ip]`. */
 function hostOrBracketedIp(r: AccessRecord, clean: Clean, len: number): string {
@@ -284,22 +298,29 @@ function utcOffset(minutes: number): string {
 /** Broken-down time, cached per second: at high request rates most records share their second. */
 function makeClock(utc: boolean): (ms: number) => Tm {
   let cachedSecond = NaN;
-  let cached: Tm = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, offsetMinutes: 0 };
+  let cached = ZERO_TM;
   return (ms) => {
     const second = Math.floor(ms / 1000);
     if (second === cachedSecond) return cached;
-    const d = new Date(second * 1000);
-    cached = utc
-      ? { year: d.getUTCFullYear(), month: d.getUTCMonth(), day: d.getUTCDate(), hour: d.getUTCHours(),
-          minute: d.getUTCMinutes(), second: d.getUTCSeconds(), offsetMinutes: 0 }
-      : { year: d.getFullYear(), month: d.getMonth(), day: d.getDate(), hour: d.getHours(),
-          minute: d.getMinutes(), second: d.getSeconds(), offsetMinutes: -d.getTimezoneOffset() };
+    // Local time is UTC shifted by the offset in force at that instant, so one set of getters serves both.
+    const offsetMinutes = utc ? 0 : -new Date(second * 1000).getTimezoneOffset();
+    const d = new Date((second + offsetMinutes * 60) * 1000);
+    cached = {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth(),
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+      offsetMinutes,
+    };
     cachedSecond = second;
     return cached;
   };
 }
 
 /** What 3proxy's zeroed `fakecli` holds when `dologname` expands a file name. */
+// prettier-ignore
 const EMPTY_RECORD: AccessRecord = {
   time: 0, startTime: 0, service: '', serviceLogName: '', servicePort: 0, user: null,
   clientIp: UNSET_ADDRESS, clientPort: 0, internalIp: UNSET_ADDRESS, externalIp: null,

@@ -36,6 +36,8 @@ class StreamSink implements AccessLogSink {
   }
 
   write(session: Session): void {
+    // `to: none` with nobody listening (no plugin hook, no admin view): nothing to build.
+    if (this.dest === null && this.listeners.size === 0) return;
     const record = fromSession(session);
     const line = this.format(record);
     this.dest?.write(line + '\n');
@@ -51,6 +53,15 @@ class StreamSink implements AccessLogSink {
         // Not yet opened or busy: sonic-boom flushes on its own.
       }
     }
+  }
+
+  /** Resolves once everything written so far is in the file (waits for a pending open). */
+  async settle(): Promise<void> {
+    const d = this.dest;
+    if (d === null) return;
+    const state = d as unknown as { fd: number; _opening?: boolean };
+    if (state.fd < 0 || state._opening === true) await new Promise<void>((r) => d.once('ready', () => r()));
+    await new Promise<void>((r) => d.flush(() => r()));
   }
 
   reopen(): void {
@@ -111,6 +122,11 @@ export class AccessLogs implements AccessLogHub {
 
   flushAll(): void {
     for (const s of this.sinks.values()) s.flush();
+  }
+
+  /** Waits until every record written so far has reached its file (rotation, tests). */
+  async settleAll(): Promise<void> {
+    await Promise.all([...this.sinks.values()].map((s) => s.settle()));
   }
 
   async closeAll(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * mapSockets: relays bytes between the client and the target until both are done.
  *
- *   relayMode 'stream' -> streamRelay (pipe both ways: the fast path)
+ *   relayMode 'stream' -> streamRelay (pipe both ways: the fast path), or throttledRelay when
+ *                         session.limits has buckets or a quota (throttle.ts)
  *   relayMode 'http'   -> the HTTP relay registered by the proxy service
  *   relayMode 'none'   -> nothing to relay (the request was answered locally)
  *
@@ -13,12 +14,19 @@ import type { Session } from '../../core/session';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { Registry } from '../../core/registry';
 import { streamRelay, type RelayOptions } from './relay';
+import { httpRelay } from './http';
+import { socksBindRelay } from './socks-bind';
+import { socksUdpRelay } from './udp';
+import { throttledRelay } from './throttle';
 
 export type Relay = (session: Session, opts: RelayOptions) => Observable<Session>;
 
 /** Relays by mode; the HTTP proxy registers 'http', plugins may add more. */
 export const relays = new Registry<Relay>('relay');
 relays.register('stream', streamRelay);
+relays.register('http', httpRelay);
+relays.register('socks-bind', socksBindRelay);
+relays.register('socks-udp', socksUdpRelay);
 
 export interface MapSocketsOptions {
   idleTimeout?: string;
@@ -54,6 +62,8 @@ export const mapSockets = defineOperator<MapSocketsOptions>({
     };
     return concatMap((session: Session) => {
       if (session.relayMode === 'none') return of(session);
+      // Only sessions with a bandwidth limit or a quota leave the pipe() fast path.
+      if (session.relayMode === 'stream' && session.limits?.needsChunkPath === true) return throttledRelay(session, relayOpts);
       return relays.require(session.relayMode)(session, relayOpts);
     });
   },

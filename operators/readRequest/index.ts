@@ -13,6 +13,11 @@ import { defineOperator } from '../../core/operator';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { protocolReaders } from './protocols';
 import './fixed';
+import './http';
+import './socks';
+import './auto';
+import './tls';
+import '../udp';
 
 export interface ReadRequestStepOptions {
   protocol: string;

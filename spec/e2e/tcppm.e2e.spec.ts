@@ -5,6 +5,9 @@
 import { echoServer, httpServer, blackHole, closedPort, type Fixture } from '../helpers/servers';
 import { curl, tcpConnect, readAll, closed } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
+import { mkdtempSync, readFileSync, renameSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('tcppm service', () => {
   let echo: Fixture;
@@ -109,5 +112,68 @@ ${serviceExtra}${extra}`;
     // The target socket was destroyed: the echo server sees its side close.
     await Promise.all([...echo.sockets].map((s) => new Promise((r) => (s.destroyed ? r(null) : s.once('close', r)))));
     expect(echo.sockets.size).toBe(0);
+  });
+});
+
+describe('service limits and access-log files', () => {
+  it('holds clients beyond maxconn until a slot frees (3proxy: they wait, no error)', async () => {
+    const echo = await echoServer();
+    const proxy = await startProxy(`
+version: 1
+accessLog: { to: none }
+services:
+  - { name: m, type: tcppm, listen: "127.0.0.1:0", target: "127.0.0.1:${echo.port}", maxconn: 1 }
+`);
+    const port = proxy.ports['m']!;
+    const a = await tcpConnect(port);
+    a.write('a');
+    await new Promise((r) => a.once('data', r));
+    const b = await tcpConnect(port);
+    b.write('b');
+    let bAnswered = false;
+    const bData = new Promise<void>((r) => b.once('data', () => ((bAnswered = true), r())));
+    // While `a` holds the only slot, `b` is accepted by the kernel but not served.
+    expect(proxy.rt.liveConnections()).toBe(1);
+    const aDone = readAll(a);
+    a.end();
+    await aDone;
+    await bData;
+    expect(bAnswered).toBe(true);
+    const bDone = readAll(b);
+    b.end();
+    await bDone;
+    await proxy.waitForRecords(2);
+    await proxy.stop();
+    await echo.close();
+  });
+
+  it('writes records to a file in a 3proxy format and reopens it after a move', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rx3-log-'));
+    const file = join(dir, 'access.log');
+    const echo = await echoServer();
+    const proxy = await startProxy(`
+version: 1
+accessLog: { to: "${file}", format: "L%E %N %U %C %O %I" }
+services:
+  - { name: m, type: tcppm, listen: "127.0.0.1:0", target: "127.0.0.1:${echo.port}" }
+`);
+    const once = async (): Promise<void> => {
+      const c = await tcpConnect(proxy.ports['m']!);
+      const got = readAll(c);
+      c.end('hello');
+      await got;
+    };
+    await once();
+    await proxy.waitForRecords(1);
+    await proxy.rt.accessLogs.settleAll();
+    renameSync(file, file + '.1');
+    proxy.rt.reopenLogs();
+    await once();
+    await proxy.waitForRecords(2);
+    await proxy.stop();
+    expect(readFileSync(file + '.1', 'utf8')).toBe('00000 TCPPM - 127.0.0.1 5 5\n');
+    expect(existsSync(file)).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe('00000 TCPPM - 127.0.0.1 5 5\n');
+    await echo.close();
   });
 });

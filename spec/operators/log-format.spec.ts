@@ -59,7 +59,7 @@ describe('compileLogFormat: escapes (GMT)', () => {
     ['%.', '007', { time: TIME - 35 }],
     ['%z', '+0000'],
     ['%D', '1500'],
-    ['%b', '66', {}], // 100 bytes out in 1.5 s
+    ['%b', '66'], // 100 bytes out in 1.5 s
     ['%B', '1333'], // 2000 bytes in in 1.5 s
     ['%b', '0', { durationMs: 0 }],
     ['%B', '0', { durationMs: 0 }],
@@ -101,7 +101,8 @@ describe('compileLogFormat: escapes (GMT)', () => {
     ['plain text', 'plain text'],
     ['', ''],
   ];
-  it.each(cases)('G%s -> %j', (format, expected, over) => {
+  // Rows padded to full length: jest.each treats a missing trailing argument as a `done` callback.
+  it.each(cases.map(([f, e, over]) => [f, e, over ?? {}] as const))('G%s -> %j', (format, expected, over) => {
     expect(fmt(`G${format}`, rec(over))).toBe(expected);
   });
 
@@ -123,13 +124,17 @@ describe('compileLogFormat: filter prefix -XYZ+C', () => {
     expect(fmt(format, r)).toBe(expected);
   });
 
+  it('filters non-ASCII listed chars and leaves clean text untouched', () => {
+    expect(fmt('-\u00e9+_L%U %T', rec({ user: 'caf\u00e9', text: 'plain' }))).toBe('caf_ plain');
+  });
+
   it('is not a prefix without a char after the +; then "-" is the clock letter', () => {
     expect(fmt('-ab+')).toBe('ab+');
     expect(fmt('abc%U')).toBe('bcalice');
   });
 
   it('-\\"+_ keeps a hand-written JSON format parseable', () => {
-    const format = '-\\"+_G{"time":"%Y-%m-%dT%H:%M:%S.%.Z","user":"%U","host":"%n","request":"%T","code":%E}';
+    const format = '-\\"+_G{"time":"%Y-%m-%dT%H:%M:%S.%.Z","user":"%U","host":"%n","request":"%T","code":"%E"}';
     const r2 = rec({ user: 'ev"il\\', host: 'x"y', text: 'GET /"q"\\\n HTTP/1.1' });
     const parsed = JSON.parse(fmt(format, r2));
     expect(parsed).toEqual({
@@ -137,7 +142,7 @@ describe('compileLogFormat: filter prefix -XYZ+C', () => {
       user: 'ev_il_',
       host: 'x_y',
       request: 'GET /_q___ HTTP/1.1',
-      code: 0,
+      code: '00000',
     });
   });
 });
@@ -187,8 +192,8 @@ describe('compileLogFormat: %X-YT field ranges', () => {
     ['[%1-2x]', '[]'], // a range not followed by T swallows the next char
     ['[%5z]', '[z]'], // a lone digit is dropped
   ];
-  it.each(cases)('%j -> %j', (format, expected, text) => {
-    expect(fmt(`G${format}`, text === undefined ? rec() : rec({ text }))).toBe(expected);
+  it.each(cases.map(([f, e, text]) => [f, e, text ?? rec().text] as const))('%j -> %j', (format, expected, text) => {
+    expect(fmt(`G${format}`, rec({ text }))).toBe(expected);
   });
 
   it('applies the filter to the selected fields', () => {
@@ -273,12 +278,25 @@ describe('formatJson', () => {
   it('uses nulls for missing user and remote, requestedIp for the target, brackets for IPv6', () => {
     const parsed = JSON.parse(
       formatJson(
-        rec({ user: null, remoteIp: null, host: null, requestedIp: '2001:db8::1', clientIp: '::1', code: 11,
-          errorCode: 'PRX_ERR_CONNECT_REFUSED' }),
+        rec({
+          user: null,
+          remoteIp: null,
+          host: null,
+          requestedIp: '2001:db8::1',
+          clientIp: '::1',
+          code: 11,
+          errorCode: 'PRX_ERR_CONNECT_REFUSED',
+        }),
       ),
     );
-    expect(parsed).toMatchObject({ user: null, remote: null, target: '[2001:db8::1]:8080', client: '[::1]:5555',
-      code: 11, error: 'PRX_ERR_CONNECT_REFUSED' });
+    expect(parsed).toMatchObject({
+      user: null,
+      remote: null,
+      target: '[2001:db8::1]:8080',
+      client: '[::1]:5555',
+      code: 11,
+      error: 'PRX_ERR_CONNECT_REFUSED',
+    });
   });
 
   it('has a null target when the request named no host and no address', () => {

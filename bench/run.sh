@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# npm run bench: rx3proxy (built) beside the Node floor (node-pipe from the shared harness), in one run.
+#   tcppm: bench-tcppm.sh against both mappers -> bulk MB/s and small-request rates, ratios printed.
+#   http/socks (when those services exist): bench-http.sh, bench-bulk.sh, bench-socks-rate.sh.
+# Needs the shared harness (../shared/bench, or BENCH=path), wrk, nginx and its origin files:
+# run `bash $BENCH/setup.sh` once (apt packages, /tmp/bench-www). Loopback only, every run bounded.
+# env: TESTS="tcppm http socks" REPS=1 DURATION=10 (passed to the harness), BENCH=../shared/bench
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+BENCH="${BENCH:-$HERE/../shared/bench}"
+[ -d "$BENCH" ] || { echo "bench: shared harness not found at $BENCH (set BENCH=...)" >&2; exit 1; }
+. "$BENCH/lib/common.sh"
+TESTS="${TESTS:-tcppm}"
+REPS="${REPS:-1}"
+OUT="${OUT:-$HERE/bench/results/local}"
+mkdir -p "$OUT" "$BENCH_RUN"
+[ -f "$HERE/dist/cli.js" ] || (cd "$HERE" && npm run build --silent)
+
+ORIGIN_PID=$("$BENCH/origin/start-origin.sh")
+pids=("$ORIGIN_PID")
+cleanup() { stop_pid "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# Ports: fixed high ports on 127.0.0.1 so the harness scripts can take them as arguments.
+RX_TCPPM=12100; RX_HTTP=12101; RX_SOCKS=12102
+NODE_TCPPM=12200; NODE_HTTP=12201; NODE_SOCKS=12202
+
+cat > "$BENCH_RUN/rx3proxy-bench.yaml" <<YAML
+version: 1
+log: { level: warn }
+accessLog: { to: none }
+services:
+  - { name: tcppm, type: tcppm, listen: "127.0.0.1:$RX_TCPPM", target: "127.0.0.1:$ORIGIN_PORT", maxconn: 5000 }
+YAML
+if [[ " $TESTS " == *" http "* ]]; then
+  echo "  - { name: http, type: proxy, listen: \"127.0.0.1:$RX_HTTP\", maxconn: 5000, auth: [none] }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
+fi
+if [[ " $TESTS " == *" socks "* ]]; then
+  echo "  - { name: socks, type: socks, listen: \"127.0.0.1:$RX_SOCKS\", maxconn: 5000, auth: [none] }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
+fi
+
+"${PROXYPIN[@]}" node "$HERE/dist/cli.js" "$BENCH_RUN/rx3proxy-bench.yaml" > "$BENCH_RUN/rx3proxy.out" 2>&1 &
+RX_PID=$!; pids+=("$RX_PID")
+"${PROXYPIN[@]}" node "$BENCH/impl/node-relay.js" --mode pipe --bind 127.0.0.1 --tcppm "$NODE_TCPPM:127.0.0.1:$ORIGIN_PORT" \
+  --http "$NODE_HTTP" --socks "$NODE_SOCKS" > "$BENCH_RUN/node-pipe.out" 2>&1 &
+NODE_PID=$!; pids+=("$NODE_PID")
+wait_port "$RX_TCPPM" 15; wait_port "$NODE_TCPPM" 15
+
+RAW="$OUT/raw.tsv"; : > "$RAW"
+run_one() { # impl test-script args...
+  local impl=$1 rep=$2; shift 2
+  "$@" 2>/dev/null | while IFS='=' read -r k v; do printf '%s\t%s\t%s\t%s\n' "$impl" "$rep" "$k" "$v"; done >> "$RAW"
+}
+for rep in $(seq "$REPS"); do
+  for t in $TESTS; do
+    case $t in
+      tcppm)
+        run_one rx3proxy "$rep" "$BENCH/bench-tcppm.sh" "$RX_TCPPM"
+        run_one node-pipe "$rep" "$BENCH/bench-tcppm.sh" "$NODE_TCPPM" ;;
+      http)
+        run_one rx3proxy "$rep" "$BENCH/bench-http.sh" "$RX_HTTP"
+        run_one node-pipe "$rep" "$BENCH/bench-http.sh" "$NODE_HTTP"
+        run_one rx3proxy "$rep" "$BENCH/bench-bulk.sh" --http "$RX_HTTP"
+        run_one node-pipe "$rep" "$BENCH/bench-bulk.sh" --http "$NODE_HTTP" ;;
+      socks)
+        run_one rx3proxy "$rep" "$BENCH/bench-socks-rate.sh" "$RX_SOCKS"
+        run_one node-pipe "$rep" "$BENCH/bench-socks-rate.sh" "$NODE_SOCKS"
+        run_one rx3proxy "$rep" "$BENCH/bench-bulk.sh" --socks "$RX_SOCKS"
+        run_one node-pipe "$rep" "$BENCH/bench-bulk.sh" --socks "$NODE_SOCKS" ;;
+    esac
+  done
+done
+node "$HERE/bench/ratios.js" "$RAW" | tee "$OUT/summary.md"

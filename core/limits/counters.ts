@@ -1,0 +1,196 @@
+/**
+ * Traffic counters and quotas (3proxy counter/countin/countout/countall/nocount*).
+ *
+ * Selection at session start: per direction, every matching rule in order until an exempt
+ * rule of that direction (`all` rules are in both walks). A selected counter already at its
+ * limit refuses the request (PRX_ERR_QUOTA_EXCEEDED, 3proxy 10).
+ *
+ * Persistence: `{version: 1, counters: {id: {bytes, resetAt, updatedAt}}}` written to a
+ * temporary file, fsynced, then renamed over the old one, so a crash leaves either the old
+ * or the new file, never a torn one; written every `saveInterval` and on stop.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { compileMatch, walkMatches, type AclRequest, type MatchSpec, type Matcher } from '../acl';
+import type { Clock } from '../env';
+import { periodChanged, type Every } from './periods';
+
+export type CounterDirection = 'in' | 'out' | 'all';
+
+/** One `counters.rules` entry as validated by the schema. */
+export interface CounterRuleSpec {
+  readonly id?: number;
+  readonly comment?: string;
+  readonly direction?: CounterDirection;
+  readonly every?: Every;
+  readonly limitMB?: number;
+  readonly exempt?: boolean;
+  readonly match?: MatchSpec;
+}
+
+/** One counter's total; rules with the same non-zero id share it. */
+export class Counter {
+  bytes = 0;
+  updatedAt = 0;
+  constructor(
+    readonly id: number,
+    readonly comment: string,
+    readonly every: Every,
+    /** Bytes allowed per period; Infinity when the rule only counts. */
+    readonly limit: number,
+    public resetAt: number,
+  ) {}
+
+  /** Resets the total when its period has passed. */
+  tick(now: number): void {
+    if (periodChanged(this.every, this.resetAt, now)) {
+      this.bytes = 0;
+      this.resetAt = now;
+    }
+  }
+
+  add(bytes: number, now: number): void {
+    this.tick(now);
+    this.bytes += bytes;
+    this.updatedAt = now;
+  }
+
+  get exceeded(): boolean {
+    return this.bytes >= this.limit;
+  }
+}
+
+interface CounterRule {
+  readonly exempt: boolean;
+  readonly dirs: { in: boolean; out: boolean };
+  readonly counter: Counter;
+}
+
+/** The counters a session adds to, per direction (`all` counters are in both). */
+export interface SelectedCounters {
+  readonly in: Counter[];
+  readonly out: Counter[];
+}
+
+interface SavedCounter {
+  bytes: number;
+  resetAt: number;
+  updatedAt: number;
+}
+
+export class CounterStore {
+  private readonly rules: CounterRule[] = [];
+  private readonly matchers: Matcher[] = [];
+  private readonly byId = new Map<number, Counter>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    specs: readonly CounterRuleSpec[],
+    private readonly clock: Clock,
+    /** Absolute path of the JSON file; null = not persisted. */
+    readonly file: string | null,
+    pointer = '/counters/rules',
+  ) {
+    const now = clock.now();
+    specs.forEach((s, i) => {
+      const id = s.id ?? 0;
+      const limit = s.limitMB === undefined ? Infinity : Math.round(s.limitMB * 1024 * 1024);
+      let counter = id === 0 ? undefined : this.byId.get(id);
+      if (counter === undefined) {
+        counter = new Counter(id, s.comment ?? '', s.every ?? 'never', limit, now);
+        if (id !== 0) this.byId.set(id, counter);
+      }
+      const d = s.direction ?? 'all';
+      this.rules.push({ exempt: s.exempt === true, dirs: { in: d !== 'out', out: d !== 'in' }, counter });
+      this.matchers.push(compileMatch(s.match ?? {}, `${pointer}/${i}/match`));
+    });
+  }
+
+  get empty(): boolean {
+    return this.rules.length === 0;
+  }
+
+  /** The persisted counters by id (for reports, the admin page and tests). */
+  counter(id: number): Counter | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Every matching rule per direction until an exempt one; periods are reset first. */
+  select(req: AclRequest): SelectedCounters {
+    const now = this.clock.now();
+    const sel: SelectedCounters = { in: [], out: [] };
+    let open = { in: true, out: true };
+    walkMatches(this.matchers, req, (i) => {
+      const r = this.rules[i]!;
+      for (const dir of ['in', 'out'] as const) {
+        if (!open[dir] || !r.dirs[dir]) continue;
+        if (r.exempt) open = { ...open, [dir]: false };
+        else {
+          r.counter.tick(now);
+          sel[dir].push(r.counter);
+        }
+      }
+      return open.in || open.out;
+    });
+    return sel;
+  }
+
+  /** Reads the file; a missing file is an empty store. Unknown ids are ignored. */
+  load(): void {
+    if (this.file === null) return;
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const data = JSON.parse(text) as { version?: number; counters?: Record<string, SavedCounter> };
+    for (const [id, saved] of Object.entries(data.counters ?? {})) {
+      const c = this.byId.get(Number(id));
+      if (c === undefined || typeof saved.bytes !== 'number') continue;
+      c.bytes = saved.bytes;
+      c.resetAt = saved.resetAt;
+      c.updatedAt = saved.updatedAt;
+    }
+    const now = this.clock.now();
+    for (const c of this.byId.values()) c.tick(now);
+  }
+
+  /** Writes the file atomically (temp file, fsync, rename). */
+  save(): void {
+    if (this.file === null) return;
+    const counters: Record<string, SavedCounter> = {};
+    for (const [id, c] of this.byId) counters[String(id)] = { bytes: c.bytes, resetAt: c.resetAt, updatedAt: c.updatedAt };
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ version: 1, counters }, null, 1) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+  }
+
+  /** Saves every `intervalMs` (timer unref'd: it never keeps the process alive). */
+  start(intervalMs: number, onError: (err: unknown) => void): void {
+    if (this.file === null || this.timer !== null || intervalMs <= 0) return;
+    this.timer = setInterval(() => {
+      try {
+        const now = this.clock.now();
+        for (const c of this.byId.values()) c.tick(now);
+        this.save();
+      } catch (err) {
+        onError(err);
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the schedule and writes a last time. */
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.save();
+  }
+}

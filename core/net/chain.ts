@@ -1,0 +1,246 @@
+/**
+ * Parent chains (3proxy `parent` lines after an allow/redirect, inventory 3.8):
+ *
+ *   candidates -> weight groups (one hop drawn per group summing to 1000; a group under
+ *   1000 may draw nothing) -> extip / ha markers -> dial the first hop -> each hop's
+ *   handshake asks for the next hop, the last for the target -> tunnel socket
+ *
+ * The whole chain is tried `parentRetries` times (root config, default 2). Beyond 3proxy: a
+ * hop that failed is skipped for a back-off period when its group has a healthy alternative.
+ */
+import type { Socket } from 'node:net';
+import { isIP } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { proxyError, toProxyError, type ProxyError } from '../errors';
+import type { Env } from '../env';
+import type { Session } from '../session';
+import type { FamilyPolicy } from './resolver';
+import { buildV1, ipBytes } from './proxy-protocol';
+import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
+import type { ChainDialer } from '../../operators/connect';
+
+/** One `parents:` entry as validated by schemas/common.ts. */
+export interface ParentSpec {
+  readonly weight?: number;
+  readonly type: string;
+  readonly host: string;
+  readonly port: number;
+  readonly user?: string;
+  readonly password?: string;
+}
+
+/** Draws one hop per weight group (3proxy semantics); `healthy` lets a drawn hop be swapped. */
+export function pickChain(parents: readonly ParentSpec[], random: () => number = Math.random, healthy: (p: ParentSpec) => boolean = () => true): ParentSpec[] {
+  const chosen: ParentSpec[] = [];
+  let group: ParentSpec[] = [];
+  let sum = 0;
+  const close = (): void => {
+    if (group.length === 0) return;
+    const r = Math.floor(random() * 1000);
+    let acc = 0;
+    const i = group.findIndex((p) => (acc += p.weight ?? 1000) > r);
+    if (i >= 0) chosen.push(failover(group, i, healthy));
+    group = [];
+    sum = 0;
+  };
+  for (const p of parents) {
+    group.push(p);
+    sum += p.weight ?? 1000;
+    if (sum >= 1000) close();
+  }
+  close();
+  return chosen;
+}
+
+/** The drawn hop, or the next healthy one in its group (the drawn one if none is healthy). */
+function failover(group: readonly ParentSpec[], i: number, healthy: (p: ParentSpec) => boolean): ParentSpec {
+  for (let k = 0; k < group.length; k++) {
+    const p = group[(i + k) % group.length]!;
+    if (healthy(p)) return p;
+  }
+  return group[i]!;
+}
+
+/** A random address inside "addr/len" (extip with a prefix: one egress address per connection). */
+export function randomInPrefix(cidr: string): string {
+  const [base = '', lenText = ''] = cidr.split('/');
+  const fam = isIP(base) === 6 ? 6 : 4;
+  const bytes = ipBytes(base, fam);
+  const len = Number(lenText);
+  const rnd = randomBytes(bytes.length);
+  for (let bit = len; bit < bytes.length * 8; bit++) {
+    const mask = 0x80 >> bit % 8;
+    const idx = bit >> 3;
+    bytes[idx] = (bytes[idx]! & ~mask) | (rnd[idx]! & mask);
+  }
+  if (fam === 4) return [...bytes].join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return groups.join(':');
+}
+
+export interface ChainOptions {
+  readonly timeoutMs: number;
+  readonly family: FamilyPolicy;
+  readonly localAddress: string | undefined;
+  readonly signal: AbortSignal;
+}
+
+const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b', 'tcp']);
+
+export class ParentChain implements ChainDialer {
+  private readonly failedUntil = new Map<string, number>();
+  constructor(
+    private readonly env: Env,
+    private readonly backoffMs = 30000,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  private key(p: ParentSpec): string {
+    return `${p.type} ${p.host}:${p.port}`;
+  }
+
+  isHealthy(p: ParentSpec): boolean {
+    const until = this.failedUntil.get(this.key(p));
+    return until === undefined || until <= this.env.clock.now();
+  }
+
+  async connect(session: Session, opts: ChainOptions): Promise<Socket> {
+    const retries = (this.env.config['parentRetries'] as number | undefined) ?? 2;
+    let last: ProxyError = proxyError('PRX_ERR_INTERNAL', 'empty parent chain');
+    const candidates = session.parents as ParentSpec[];
+    for (let attempt = 0; attempt < retries; attempt++) {
+      const hops = pickChain(candidates, this.random, (p) => this.isHealthy(p));
+      // From here on session.parents is the drawn chain (one per group): %h counts its hops.
+      session.parents = hops;
+      try {
+        return await this.run(session, hops, opts);
+      } catch (err) {
+        last = toProxyError(err);
+        if (opts.signal.aborted || last.code.startsWith('PRX_ERR_AUTH')) break;
+      }
+    }
+    throw last;
+  }
+
+  /** Connects through `hops`; with no real hop left (all extip, or a trapped group) goes direct. */
+  private async run(session: Session, hops: readonly ParentSpec[], opts: ChainOptions): Promise<Socket> {
+    let localAddress = opts.localAddress;
+    // ha: a PROXY v1 header goes to whatever comes next (real hop index, or the target).
+    const haBefore = new Set<number>();
+    const real: ParentSpec[] = [];
+    for (const h of hops) {
+      if (h.type === 'extip') localAddress = h.host === '0.0.0.0' ? session.connection.clientAddress : h.host.includes('/') ? randomInPrefix(h.host) : h.host;
+      else if (h.type === 'ha') haBefore.add(real.length);
+      else if (HANDSHAKE_TYPES.has(h.type)) real.push(h);
+      else throw proxyError('PRX_ERR_NOT_IMPLEMENTED', `parent type ${h.type}`);
+    }
+    if (localAddress !== undefined) session.externalAddress = localAddress;
+    const req = session.request;
+    const first = real[0];
+    const dialTo = first === undefined ? { host: req.address ?? req.host, port: req.port } : this.hopAddress(session, first);
+    const addrs = await this.env.resolver.resolve(dialTo.host, opts.family, opts.signal);
+    const socket = await this.dialFirst(addrs.map((a) => a.address), dialTo.port, localAddress, opts, first);
+    try {
+      if (haBefore.has(0)) socket.write(haHeader(session));
+      await this.negotiate(session, socket, real, haBefore, opts);
+      return socket;
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+  }
+
+  private async dialFirst(addrs: readonly string[], port: number, localAddress: string | undefined, opts: ChainOptions, hop: ParentSpec | undefined): Promise<Socket> {
+    let last: unknown = proxyError('PRX_ERR_DNS_NOT_FOUND', String(port));
+    for (const host of addrs) {
+      try {
+        return await this.env.dialer.dial({ host, port, localAddress, timeoutMs: opts.timeoutMs, signal: opts.signal });
+      } catch (err) {
+        last = err;
+        if (opts.signal.aborted) break;
+      }
+    }
+    if (hop !== undefined) this.failedUntil.set(this.key(hop), this.env.clock.now() + this.backoffMs);
+    throw last;
+  }
+
+  /** Runs each hop's handshake toward the next hop, the last toward the target, under one deadline. */
+  private async negotiate(session: Session, socket: Socket, real: readonly ParentSpec[], haBefore: ReadonlySet<number>, opts: ChainOptions): Promise<void> {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, opts.timeoutMs);
+    const onAbort = (): void => void socket.destroy();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    let current: ParentSpec | undefined;
+    try {
+      for (let i = 0; i < real.length; i++) {
+        current = real[i]!;
+        const next = real[i + 1];
+        const to = next !== undefined ? this.hopAddress(session, next) : { host: session.request.host, port: session.request.port };
+        await this.handshake(session, socket, current, to, opts);
+        if (haBefore.has(i + 1)) socket.write(haHeader(session));
+      }
+    } catch (err) {
+      if (opts.signal.aborted) throw proxyError('PRX_ERR_SESSION_KILLED', 'aborted during parent handshake');
+      const e = timedOut ?  proxyError('PRX_ERR_PARENT_TIMEOUT', current === undefined ? '?' : this.key(current)) : toProxyError(err);
+      if (current !== undefined && !e.code.endsWith('_REFUSED')) this.failedUntil.set(this.key(current), this.env.clock.now() + this.backoffMs);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      opts.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The hop's own address with the special forms: 0.0.0.0 keeps the requested address, port 0 the requested port. */
+  private hopAddress(session: Session, hop: ParentSpec): HopTarget {
+    const req = session.request;
+    return { host: hop.host === '0.0.0.0' ? (req.address ?? req.host) : hop.host, port: hop.port === 0 ? req.port : hop.port };
+  }
+
+  private async handshake(session: Session, socket: Socket, hop: ParentSpec, to: HopTarget, opts: ChainOptions): Promise<void> {
+    const name = this.key(hop);
+    const creds = credentials(session, hop);
+    const plus = hop.type.endsWith('+');
+    // Non-"+" types resolve names here and send an address (3proxy); "+" types send the name.
+    const target = plus || isIP(to.host) !== 0 || hop.type === 'tcp' ? to : await this.resolveFor(hop, to, opts);
+    switch (hop.type) {
+      case 'tcp':
+        return;
+      case 'http':
+      case 'connect':
+      case 'connect+':
+        return connectHandshake(socket, name, target, creds);
+      case 'socks4':
+      case 'socks4+':
+      case 'socks4b':
+        return socks4Handshake(socket, name, target, creds, hop.type === 'socks4b');
+      default:
+        return socks5Handshake(socket, name, target, creds, hop.type === 'socks5b');
+    }
+  }
+
+  private async resolveFor(hop: ParentSpec, to: HopTarget, opts: ChainOptions): Promise<HopTarget> {
+    const family = hop.type.startsWith('socks4') ? '4' : opts.family;
+    const [a] = await this.env.resolver.resolve(to.host, family, opts.signal);
+    return { host: a!.address, port: to.port };
+  }
+}
+
+/** Parent credentials; user "*" passes the client's own (3proxy: code 4 when it gave none). */
+function credentials(session: Session, hop: ParentSpec): Credentials | null {
+  if (hop.user === undefined || hop.user === '') return null;
+  if (hop.user === '*') {
+    if (session.user === null) throw proxyError('PRX_ERR_AUTH_REQUIRED');
+    return { user: session.user, password: session.password ?? '' };
+  }
+  return { user: hop.user, password: hop.password ?? '' };
+}
+
+/** PROXY v1 with the real client and the address it connected to. */
+function haHeader(session: Session): Buffer {
+  const c = session.connection;
+  return buildV1({ address: c.clientAddress, port: c.clientPort }, { address: c.localAddress, port: c.localPort });
+}

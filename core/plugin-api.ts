@@ -1,0 +1,92 @@
+/**
+ * The plugin API: 3proxy's pluginlink, typed. A plugin module exports
+ *
+ *   module.exports = definePlugin({ name, version?, dependencies?, schema?, setup(api, options) })
+ *
+ * and is listed in the config's `plugins:` section. Its `setup` runs once per loaded config
+ * (a reload builds fresh registries, so nothing is registered twice). Contributions
+ * (operators, auth methods) are named `<plugin>.<name>`; commands add a top-level section.
+ */
+import type { Logger } from './logger';
+import type { OperatorDef, JsonSchema } from './operator';
+import type { Env } from './env';
+import type { Session } from './session';
+import type { ProxyError } from './errors';
+import type { AclDecision } from './acl';
+import type { AccessRecord } from '../operators/log/record';
+
+/** 3proxy `schedule` periods (the operations issue runs them; all run once on stop). */
+export type SchedulePeriod = 'minutely' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'annually';
+export const SCHEDULE_PERIODS: readonly SchedulePeriod[] = ['minutely', 'hourly', 'daily', 'weekly', 'monthly', 'annually'];
+
+/** A new top-level config section (3proxy plugin command). */
+export interface CommandDef {
+  /** The section key in the config (must not clash with a built-in section). */
+  readonly name: string;
+  /** JSON Schema of the section's value; it joins the config schema. */
+  readonly schema: JsonSchema;
+  /** Called once the config is valid and the Env is built, only when the section is present. */
+  apply?(value: unknown, env: Env): void;
+}
+
+/** What a plugin auth method returns per service: the Authenticator contract without its name. */
+export interface PluginAuthenticator {
+  /** Resolves null on success, or the failure (e.g. proxyError('PRX_ERR_AUTH_...')). */
+  authenticate(session: Session, signal: AbortSignal): ProxyError | null | Promise<ProxyError | null>;
+  /** Decision after a successful authenticate; null = allow without an ACL (like `auth none`). */
+  authorize(session: Session): AclDecision | null;
+}
+
+/** A new method for `auth:`, registered as `<plugin>.<name>`. */
+export interface PluginAuthDef {
+  readonly name: string;
+  /** Called once per service that lists the method. */
+  create(env: Env): PluginAuthenticator;
+}
+
+/** Called with every access record written (3proxy logfunc replacement; observing only). */
+export type LogHookFn = (record: AccessRecord, line: string) => void;
+
+/** Values shared between plugins (3proxy pluginlink symbols). */
+export interface PluginSymbols {
+  /** Throws PRX_ERR_DUPLICATE_NAME when the name is already provided. */
+  provide(name: string, value: unknown): void;
+  find<T = unknown>(name: string): T | undefined;
+}
+
+/** What `setup` receives. Calls after `setup` finished (or timed out) are refused. */
+export interface PluginApi {
+  /** The plugin's name. */
+  readonly name: string;
+  /** Directory of the config file: resolve the plugin's relative paths against it. */
+  readonly configDir: string;
+  /** A child logger bound to `{ plugin: name }`. */
+  readonly logger: Logger;
+  readonly symbols: PluginSymbols;
+  readonly hooks: {
+    /** Receive every access record written by any service. */
+    log(fn: LogHookFn): void;
+  };
+  /** A pipeline operator, usable in any `pipeline:` as `<plugin>.<def.name>`. */
+  operator<O>(def: OperatorDef<O>): void;
+  command(def: CommandDef): void;
+  auth(def: PluginAuthDef): void;
+  /** A periodic job; it also runs once when the runtime stops. */
+  schedule(every: SchedulePeriod, fn: () => void | Promise<void>): void;
+}
+
+/** A plugin: metadata after fastify-plugin, plus its setup. */
+export interface PluginDef<O = Record<string, unknown>> {
+  readonly name: string;
+  readonly version?: string;
+  /** Plugins that must be listed (and loaded) before this one. */
+  readonly dependencies?: readonly string[];
+  /** JSON Schema of the entry's `options:` (defaults applied). */
+  readonly schema?: JsonSchema;
+  setup(api: PluginApi, options: O): void | Promise<void>;
+}
+
+/** Identity with types: declares a plugin. */
+export function definePlugin<O = Record<string, unknown>>(def: PluginDef<O>): PluginDef<O> {
+  return def;
+}

@@ -1,0 +1,142 @@
+/**
+ * Upstream side of the HTTP relay, built once per service by the HTTP reader:
+ *
+ *   direct    keep-alive http.Agent (one pool per host:port:source address) whose sockets come
+ *             from env.resolver + env.dialer (family policy, `external`, connect timeout)
+ *   http      parent: the same pool, keyed by the parent's host:port (absolute-URI requests)
+ *   other     parents: a non-pooling agent whose sockets come from the chain dialer
+ *             (env.symbols 'connect.chain'), since a pool key cannot tell two chains apart
+ */
+import { Agent, type ClientRequestArgs } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { isIP } from 'node:net';
+import type { Env } from '../../core/env';
+import type { Session } from '../../core/session';
+import type { FamilyPolicy } from '../../core/net/resolver';
+import { proxyError, type ProxyError } from '../../core/errors';
+import type { ChainDialer } from '../connect';
+
+/** session.state key of the service's HttpUpstream. */
+export const UPSTREAM_KEY = 'http.upstream';
+/** Request option carrying the session into the agent's createConnection. */
+const SESSION_OPTION = 'rx3Session';
+
+export interface HttpUpstreamOptions {
+  readonly connectTimeoutMs: number;
+  /** Time the upstream has to start answering once the request is sent (504 after). */
+  readonly responseTimeoutMs: number;
+  readonly family: FamilyPolicy;
+  /** 3proxy -T: Proxy-* headers of responses pass through. */
+  readonly passProxyHeaders: boolean;
+}
+
+export interface HttpUpstream extends HttpUpstreamOptions {
+  readonly pool: Agent;
+  readonly chainPool: Agent;
+}
+
+/** How long an idle upstream connection stays in the pool. */
+const FREE_SOCKET_TIMEOUT_MS = 30_000;
+
+type Dial = (options: ClientRequestArgs, session: Session) => Promise<Socket>;
+
+/** An Agent whose sockets are opened by our dialers (async createConnection, Node's callback form). */
+class DialingAgent extends Agent {
+  constructor(
+    keepAlive: boolean,
+    private readonly dialFn: Dial,
+  ) {
+    // timeout: idle pooled sockets are closed after a while (the Agent destroys free sockets on it).
+    super({ keepAlive, scheduling: 'lifo', timeout: FREE_SOCKET_TIMEOUT_MS });
+  }
+
+  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const session = (options as Record<string, unknown>)[SESSION_OPTION] as Session;
+    this.dialFn(options, session).then(
+      (socket) => callback?.(null, socket),
+      (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+/** Resolves and dials like the connect step (addresses in policy order until one connects). */
+async function dialDirect(env: Env, o: HttpUpstreamOptions, options: ClientRequestArgs, session: Session): Promise<Socket> {
+  const host = options.host ?? 'localhost';
+  const port = Number(options.port ?? 80);
+  const signal = session.abort.signal;
+  const addrs = isIP(host) !== 0 ? [{ address: host, family: isIP(host) as 4 | 6 }] : await env.resolver.resolve(host, o.family, signal);
+  let last: ProxyError | null = null;
+  for (const a of addrs) {
+    try {
+      return await env.dialer.dial({ host: a.address, port, localAddress: options.localAddress, timeoutMs: o.connectTimeoutMs, signal });
+    } catch (err) {
+      last = err as ProxyError;
+      if (signal.aborted) break;
+    }
+  }
+  throw last ?? proxyError('PRX_ERR_DNS_NOT_FOUND', host);
+}
+
+function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<Socket> {
+  const chain = env.symbols.get('connect.chain') as ChainDialer | undefined;
+  if (chain === undefined) return Promise.reject(proxyError('PRX_ERR_NOT_IMPLEMENTED', 'parent chains'));
+  return chain.connect(session, {
+    timeoutMs: o.connectTimeoutMs,
+    family: o.family,
+    localAddress: session.externalAddress ?? undefined,
+    signal: session.abort.signal,
+  });
+}
+
+export function createUpstream(env: Env, o: HttpUpstreamOptions): HttpUpstream {
+  return {
+    ...o,
+    pool: new DialingAgent(true, (opts, s) => dialDirect(env, o, opts, s)),
+    chainPool: new DialingAgent(false, (_opts, s) => dialChain(env, o, s)),
+  };
+}
+
+/** A parent entry as the config gives it (schemas/common.ts `parent`). */
+interface ParentSpec {
+  readonly type?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly user?: string;
+  readonly password?: string;
+}
+
+/** Where and how one request goes upstream. */
+export interface Route {
+  readonly host: string;
+  readonly port: number;
+  /** Origin form for direct requests, the absolute URI for an HTTP parent. */
+  readonly path: string;
+  readonly agent: Agent;
+  /** Extra request headers (Proxy-Authorization for an HTTP parent). */
+  readonly extra: readonly (readonly [string, string])[];
+  readonly localAddress: string | undefined;
+  readonly sessionOption: Record<string, Session>;
+}
+
+/** Chooses the route: direct, one HTTP parent (absolute URI), or the chain dialer. */
+export function routeFor(session: Session, up: HttpUpstream, path: string, absolute: string): Route {
+  const req = session.request;
+  const sessionOption = { [SESSION_OPTION]: session };
+  const localAddress = session.externalAddress ?? undefined;
+  const first = session.parents[0] as ParentSpec | undefined;
+  if (first === undefined) {
+    return { host: req.address ?? req.host, port: req.port, path, agent: up.pool, extra: [], localAddress, sessionOption };
+  }
+  if (session.parents.length === 1 && first.type === 'http' && first.host !== undefined && first.host !== '0.0.0.0') {
+    const extra: [string, string][] = [];
+    if (first.user !== undefined && first.user !== '') {
+      const cred = Buffer.from(`${first.user}:${first.password ?? ''}`).toString('base64');
+      extra.push(['Proxy-Authorization', `Basic ${cred}`]);
+    }
+    const port = first.port !== undefined && first.port !== 0 ? first.port : req.port;
+    return { host: first.host, port, path: absolute, agent: up.pool, extra, localAddress, sessionOption };
+  }
+  return { host: req.address ?? req.host, port: req.port, path, agent: up.chainPool, extra: [], localAddress, sessionOption };
+}

@@ -1,0 +1,230 @@
+/**
+ * The throttled relay: for sessions with bandwidth buckets or a quota (session.limits).
+ * Everything else stays on relay.ts's pipe() fast path.
+ *
+ * No Transform and no queue of ours: each direction is a `Pump` that writes every chunk as it
+ * arrives, then pauses its source while the destination is full (write() returned false, until
+ * 'drain') or while a bucket is in debt (until a timer). At most one socket read buffer plus one
+ * chunk is in flight per direction, whatever the rate.
+ *
+ * Quota: a chunk that would cross the remaining headroom is cut to it, the allowed bytes are
+ * flushed to the receiver followed by a FIN, the sender is destroyed, and the session fails
+ * with PRX_ERR_QUOTA_EXCEEDED (3proxy 10). Bytes are added to the counters as they pass, so
+ * concurrent sessions on one counter see each other's traffic.
+ */
+import { Observable } from 'rxjs';
+import type { Socket } from 'node:net';
+import type { Session } from '../../core/session';
+import type { SessionLimits, TokenBucket } from '../../core/limits';
+import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
+import type { RelayOptions } from './relay';
+
+/** One direction: src -> dst, paced by buckets, bounded by the quota. */
+class Pump {
+  bytes = 0;
+  private drainWait = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly src: Socket,
+    private readonly dst: Socket,
+    private readonly dir: 'in' | 'out',
+    private readonly buckets: readonly TokenBucket[],
+    private readonly limits: SessionLimits,
+    private readonly onQuota: () => void,
+  ) {}
+
+  start(): void {
+    this.src.on('data', this.onData);
+    this.src.on('end', this.onEnd);
+    this.dst.on('drain', this.onDrain);
+    this.src.resume();
+  }
+
+  /** Writes `data` (the client's early bytes) as if it had been read from src. */
+  push(data: Buffer): void {
+    this.onData(data);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.src.removeListener('data', this.onData);
+    this.src.removeListener('end', this.onEnd);
+    this.dst.removeListener('drain', this.onDrain);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.stopped) return;
+    const room = this.limits.room(this.dir);
+    const cut = chunk.length > room;
+    const data = cut ? chunk.subarray(0, room) : chunk;
+    let ok = true;
+    if (data.length > 0) {
+      this.bytes += data.length;
+      this.limits.account(this.dir, data.length);
+      ok = this.dst.write(data);
+    }
+    if (cut) {
+      this.stop();
+      this.onQuota();
+      return;
+    }
+    if (!ok) {
+      this.drainWait = true;
+      this.src.pause();
+    }
+    let delay = 0;
+    for (const b of this.buckets) delay = Math.max(delay, b.take(data.length));
+    if (delay > 0) {
+      this.src.pause();
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = setTimeout(this.onTimer, delay);
+    }
+  };
+
+  /** pipe()'s end propagation: a FIN from src becomes a FIN to dst once the queue is flushed. */
+  private readonly onEnd = (): void => {
+    if (!this.dst.destroyed) this.dst.end();
+  };
+
+  private readonly onDrain = (): void => {
+    this.drainWait = false;
+    this.maybeResume();
+  };
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.maybeResume();
+  };
+
+  private maybeResume(): void {
+    if (!this.stopped && !this.drainWait && this.timer === null) this.src.resume();
+  }
+}
+
+/** Same contract as `streamRelay` (half-close, idle timeout, errors), with the pumps above. */
+export function throttledRelay(session: Session, opts: RelayOptions): Observable<Session> {
+  return new Observable<Session>((sub) => {
+    const client = session.connection.socket;
+    const target = session.target;
+    const limits = session.limits;
+    if (target === null || limits === null) {
+      sub.error(proxyError('PRX_ERR_RELAY_FAILED', 'no target socket'));
+      return undefined;
+    }
+    let finished = false;
+    let quota: ProxyError | null = null;
+    let clientClosed = false;
+    let targetClosed = false;
+    const onQuota = (dst: Socket, src: Socket) => (): void => {
+      quota = proxyError('PRX_ERR_QUOTA_EXCEEDED', `${limits.countersIn.length + limits.countersOut.length} counter(s)`);
+      outPump.stop();
+      inPump.stop();
+      src.destroy();
+      // Let the receiver get every allowed byte before the failure closes its socket.
+      dst.end(() => settle(quota));
+      graceful(dst);
+    };
+    const outPump = new Pump(client, target, 'out', limits.bucketsOut, limits, onQuota(target, client));
+    const inPump = new Pump(target, client, 'in', limits.bucketsIn, limits, onQuota(client, target));
+    limits.countedLive = true;
+
+    const settle = (err: ProxyError | null): void => {
+      if (finished) return;
+      finished = true;
+      session.bytesOut += outPump.bytes;
+      session.bytesIn += inPump.bytes;
+      cleanup();
+      const e = quota ?? err;
+      if (e === null) {
+        sub.next(session);
+        sub.complete();
+      } else sub.error(e);
+    };
+    const onClientError = (e: Error): void => {
+      target.destroy();
+      settle(proxyErrorFrom('PRX_ERR_CLIENT_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+    };
+    const onTargetError = (e: Error): void => {
+      client.destroy();
+      settle(proxyErrorFrom('PRX_ERR_SERVER_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+    };
+    const onTimeout = (): void => {
+      target.destroy();
+      client.destroy();
+      settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs));
+    };
+    const onClientClose = (): void => {
+      clientClosed = true;
+      if (quota !== null) return settle(quota);
+      if (!opts.halfClose || !target.writableEnded) target.end();
+      if (targetClosed) settle(null);
+      else if (!opts.halfClose) graceful(target);
+    };
+    const onTargetClose = (): void => {
+      targetClosed = true;
+      if (quota !== null) return;
+      if (clientClosed) settle(null);
+      else if (!opts.halfClose) graceful(client);
+    };
+    const onClientEnd = (): void => {
+      if (!opts.halfClose) client.end();
+    };
+    const onTargetEnd = (): void => {
+      if (!opts.halfClose) target.end();
+    };
+    function cleanup(): void {
+      outPump.stop();
+      inPump.stop();
+      client.setTimeout(0);
+      client.removeListener('error', onClientError);
+      target!.removeListener('error', onTargetError);
+      client.removeListener('timeout', onTimeout);
+      client.removeListener('close', onClientClose);
+      target!.removeListener('close', onTargetClose);
+      client.removeListener('end', onClientEnd);
+      target!.removeListener('end', onTargetEnd);
+    }
+
+    client.on('error', onClientError);
+    target.on('error', onTargetError);
+    client.on('close', onClientClose);
+    target.on('close', onTargetClose);
+    client.on('end', onClientEnd);
+    target.on('end', onTargetEnd);
+    if (opts.idleMs > 0) {
+      client.setTimeout(opts.idleMs);
+      client.on('timeout', onTimeout);
+    }
+    outPump.start();
+    inPump.start();
+    if (session.head !== null && session.head.length > 0) {
+      const head = session.head;
+      session.head = null;
+      outPump.push(head);
+    }
+    if (client.destroyed) onClientClose();
+    if (target.destroyed) onTargetClose();
+    return () => {
+      if (!finished) {
+        finished = true;
+        session.bytesOut += outPump.bytes;
+        session.bytesIn += inPump.bytes;
+        cleanup();
+        target.destroy();
+      }
+    };
+  });
+}
+
+/** Ends `socket` and destroys it if its queued bytes are not written within 2 s. */
+function graceful(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (!socket.writableEnded) socket.end();
+  const t = setTimeout(() => socket.destroy(), 2000);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
+}

@@ -1,0 +1,91 @@
+/**
+ * From a parsed HTTP request (node:http's llhttp) to what the pipeline needs: the target
+ * host/port, the 3proxy operation, the upstream path, and Basic proxy credentials.
+ *
+ *   CONNECT host:port           -> HTTP_CONNECT, tunnel
+ *   GET http://host[:port]/p    -> absolute form (forward proxy)
+ *   GET /p + Host: host[:port]  -> origin form (transparent use)
+ */
+import { isIP } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { proxyError, type ProxyError } from '../../core/errors';
+import type { Operation } from '../../core/session';
+
+/** session.state key: `HttpTarget` of a non-CONNECT request. */
+export const TARGET_KEY = 'http.target';
+/** session.state key: true once a status line was sent to the client (errors then just close). */
+export const ANSWERED_KEY = 'http.answered';
+/** session.state key: bytes the parser read past an Upgrade request's head. */
+export const UPGRADE_HEAD_KEY = 'http.upgradeHead';
+
+export interface HttpTarget {
+  readonly host: string;
+  readonly port: number;
+  /** Origin-form path with query (`/a?b`). */
+  readonly path: string;
+  /** Absolute URI (for HTTP parents and the log). */
+  readonly absolute: string;
+}
+
+const METHOD_OPS: Record<string, Operation> = {
+  GET: 'HTTP_GET',
+  POST: 'HTTP_POST',
+  BITS_POST: 'HTTP_POST',
+  PUT: 'HTTP_PUT',
+  HEAD: 'HTTP_HEAD',
+  CONNECT: 'HTTP_CONNECT',
+};
+
+export function operationOf(method: string): Operation {
+  return METHOD_OPS[method] ?? 'HTTP_OTHER';
+}
+
+/** `host:port` / `[v6]:port` / `host` (default port); null when malformed. */
+export function splitHostPort(text: string, defaultPort: number): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/\s]+))(?::(\d{1,5}))?$/.exec(text);
+  if (m === null) return null;
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** Where a non-CONNECT request goes, or why it cannot be served. */
+export function targetOf(req: IncomingMessage): HttpTarget | ProxyError {
+  const url = req.url ?? '';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
+    }
+    if (u.protocol === 'ftp:') return proxyError('PRX_ERR_HTTP_UNSUPPORTED_SCHEME', 'ftp (not implemented yet)');
+    if (u.protocol !== 'http:') return proxyError('PRX_ERR_HTTP_UNSUPPORTED_SCHEME', u.protocol.slice(0, -1));
+    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    if (host === '') return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
+    const port = u.port === '' ? 80 : Number(u.port);
+    return { host, port, path: `${u.pathname}${u.search}`, absolute: url };
+  }
+  if (!url.startsWith('/')) return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
+  const hostHeader = req.headers.host;
+  const hp = hostHeader === undefined ? null : splitHostPort(hostHeader, 80);
+  if (hp === null) return proxyError('PRX_ERR_HTTP_BAD_URL', `${url.slice(0, 200)} without a valid Host header`);
+  const authority = hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+  return { host: hp.host, port: hp.port, path: url, absolute: `http://${authority}${url}` };
+}
+
+/** The address part of RequestInfo: the host when it is a literal address. */
+export function addressOf(host: string): string | null {
+  return isIP(host) !== 0 ? host : null;
+}
+
+/** `Proxy-Authorization: Basic b64(user:pass)` -> credentials; null when absent or another scheme. */
+export function basicCredentials(header: string | undefined): { user: string; password: string } | null {
+  if (header === undefined) return null;
+  const m = /^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (m === null) return null;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const i = text.indexOf(':');
+  if (i < 0) return { user: text, password: '' };
+  return { user: text.slice(0, i), password: text.slice(i + 1) };
+}
