@@ -130,8 +130,11 @@ describe('radius against FreeRADIUS', () => {
     client = new RadiusClient({ secret: SECRET, servers: [{ host: '127.0.0.1', port: auth, accountingPort: acct }], timeoutMs: 3000 });
   });
   afterAll(async () => {
-    const exited = new Promise((r) => radiusd.proc.once('exit', r));
-    radiusd.proc.kill('SIGTERM');
+    // beforeAll may have failed before radiusd started: its own error is the one to report.
+    const proc = (radiusd as Radiusd | undefined)?.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
     await exited;
   });
 

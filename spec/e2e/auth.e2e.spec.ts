@@ -236,5 +236,46 @@ services:
         ['alice', 6],
       ]);
     });
+
+  describe('redirect to another local service', () => {
+    it('an HTTP proxy redirects matching requests to a second local proxy service, which logs them', async () => {
+      // The back service's port is only known once it listens: start it first, then the front.
+      const back = await start(
+        `
+version: 1
+accessLog: { to: none, format: json }
+services:
+  - { name: back, type: proxy, listen: "127.0.0.1:0", auth: [none] }
+`,
+        clock,
+      );
+      running = await start(
+        `
+version: 1
+accessLog: { to: none, format: json }
+services:
+  - name: front
+    type: proxy
+    listen: 127.0.0.1:0
+    auth: [iponly]
+    acl:
+      - redirect: { host: 127.0.0.1, port: ${back.port('back')}, match: { ports: [${web.port}] } }
+      - allow: {}
+`,
+        clock,
+      );
+      try {
+        const r = await curl(['-x', `http://127.0.0.1:${running.port('front')}`, `http://127.0.0.1:${web.port}/hello`]);
+        expect(r.stdout).toBe('hello world');
+        const [front] = await running.waitForRecords(1);
+        const [viaBack] = await back.waitForRecords(1);
+        // The front connected to the back service (its hop), the back to the origin.
+        expect(front).toMatchObject({ service: 'front', code: 0, remotePort: back.port('back'), hops: 1 });
+        expect(viaBack).toMatchObject({ service: 'back', code: 0, remotePort: web.port, text: expect.stringContaining(`http://127.0.0.1:${web.port}/hello`) as string });
+      } finally {
+        await back.rt.stop(0);
+      }
+    });
+  });
   });
 });
