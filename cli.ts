@@ -9,7 +9,7 @@
  * Exit codes: 0 ok, 1 invalid config or failed start, 2 usage.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { formatProblem, ProxyError, toProxyError } from './core/errors';
 import { Runtime, DEFAULT_CONFIG_PATH, schemaFor } from './core/runtime';
 import { Supervisor } from './core/reload';
@@ -43,7 +43,13 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
   const path = file ?? DEFAULT_CONFIG_PATH();
   const portFile = opts.portFile ?? process.env['RX3PROXY_PORT_FILE'];
   const writePorts = (rt: Runtime): void => {
-    if (portFile !== undefined && portFile !== '') writeFileSync(portFile, JSON.stringify(rt.ports()) + '\n');
+    if (portFile === undefined || portFile === '') return;
+    try {
+      writeFileSync(portFile, JSON.stringify(rt.ports()) + '\n');
+    } catch (err) {
+      // Called inside a reload's swap: a port file made unwritable (privilege drop) must not break the reload.
+      rt.logger.error({ err, portFile }, 'cannot write the port file');
+    }
   };
   let sup: Supervisor;
   try {
@@ -94,16 +100,103 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
     sup.logger.fatal({ err }, 'failed to start');
     return printProblems(err);
   }
-  started = true;
   writePorts(sup.runtime);
   // Written once every service listens, so "pidfile exists" means "ready" (3proxy writes it at start).
   const pidfile = sup.runtime.env.config['pidfile'] as string | undefined;
   if (pidfile !== undefined) writeFileSync(pidfile, `${process.pid}\n`);
-  sup.logger.info({ config: path, services: sup.runtime.ports(), pid: process.pid }, 'rx3proxy running');
+  // After binding (privileged ports need root) and before serving anyone under the old identity.
+  try {
+    dropPrivileges(sup.runtime.env.config, portFile);
+  } catch (err) {
+    const reason = (err as Error).message;
+    sup.logger.fatal({ reason }, 'cannot drop privileges');
+    process.stderr.write(`rx3proxy: cannot drop privileges: ${reason}\n`);
+    await sup.stop(0);
+    if (pidfile !== undefined) removeQuietly(pidfile);
+    return EXIT_INVALID;
+  }
+  started = true;
+  sup.logger.info({ config: path, services: sup.runtime.ports(), pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() }, 'rx3proxy running');
   if (reloadPending) void sup.reload('signal during start');
   const code = await done;
-  if (pidfile !== undefined) rmSync(pidfile, { force: true });
+  if (pidfile !== undefined) removeQuietly(pidfile);
   return code;
+}
+
+/** After a privilege drop the pidfile's directory may no longer be ours; a stale pidfile is not worth a failure. */
+function removeQuietly(file: string): void {
+  try {
+    rmSync(file, { force: true });
+  } catch {
+    // EACCES: left for the service manager (systemd removes its PIDFile).
+  }
+}
+
+/**
+ * 3proxy setgid/setuid: group first (a process that already gave up root can no longer change
+ * its group), supplementary groups replaced (root's would otherwise survive), then the user.
+ * Root as the target is refused, as in 3proxy: "dropping" to it would silently keep everything.
+ */
+function dropPrivileges(cfg: Readonly<Record<string, unknown>>, portFile: string | undefined): void {
+  const user = cfg['setuid'] as string | number | undefined;
+  const group = cfg['setgid'] as string | number | undefined;
+  if (user === undefined && group === undefined) return;
+  if (process.setuid === undefined || process.setgid === undefined || process.setgroups === undefined) throw new Error('setuid/setgid are not supported on this platform');
+  const isRoot = (v: string | number): boolean => v === 0 || v === '0' || v === 'root';
+  if (user !== undefined && isRoot(user)) throw new Error('setuid: refusing to run as root');
+  if (group !== undefined && isRoot(group)) throw new Error('setgid: refusing to run as group root');
+  const asId = (v: string | number): string | number => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
+  // The port file is rewritten on every reload: it must stay writable by the new identity.
+  const chownTarget = (uid: number, gid: number): void => {
+    if (portFile !== undefined && portFile !== '') {
+      try {
+        chownSync(portFile, uid, gid);
+      } catch {
+        // not ours to change (an existing file on a read-only or foreign mount): reloads log the failure
+      }
+    }
+  };
+  if (group !== undefined) {
+    const gid = asId(group);
+    try {
+      process.setgid(gid);
+      process.setgroups([process.getgid?.() ?? gid]);
+    } catch (err) {
+      throw new Error(`setgid ${String(group)}: ${errText(err)}`, { cause: err });
+    }
+  }
+  if (user !== undefined) {
+    const uid = asId(user);
+    try {
+      if (group === undefined) process.setgroups([process.getgid?.() ?? 0]);
+      chownTarget(typeof uid === 'number' ? uid : uidOf(uid), process.getgid?.() ?? -1);
+      process.setuid(uid);
+    } catch (err) {
+      throw new Error(`setuid ${String(user)}: ${errText(err)}`, { cause: err });
+    }
+  } else {
+    chownTarget(-1, process.getgid?.() ?? -1);
+  }
+}
+
+function errText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ERR_UNKNOWN_CREDENTIAL') return 'no such user or group';
+  if (e.code === 'EPERM') return 'operation not permitted (rx3proxy must start as root to change its identity)';
+  return e.message;
+}
+
+/** /etc/passwd lookup for chown (process.setuid resolves names itself, chown does not). */
+function uidOf(name: string): number {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === name && f[2] !== undefined) return Number(f[2]);
+    }
+  } catch {
+    // NSS-only accounts: the port file keeps its owner
+  }
+  return -1;
 }
 
 /** Loads a config's `plugins:` into `reg` (for validate and schema); null after printing the failure. */
@@ -137,7 +230,7 @@ async function validate(file: string): Promise<number> {
   }
   // Compile the services too (ACL tokens, pipelines) without listening.
   try {
-    await Runtime.load(text, file, { logger: silent() });
+    await Runtime.load(text, file, { logger: silent(), dryRun: true });
   } catch (err) {
     const e = toProxyError(err);
     for (const p of e.errors) process.stdout.write(formatProblem(p) + '\n');

@@ -4,7 +4,8 @@
 #   http/socks (when those services exist): bench-http.sh, bench-bulk.sh, bench-socks-rate.sh.
 # Needs the shared harness (../shared/bench, or BENCH=path), wrk, nginx and its origin files:
 # run `bash $BENCH/setup.sh` once (apt packages, /tmp/bench-www). Loopback only, every run bounded.
-# env: TESTS="tcppm http socks" REPS=1 DURATION=10 (passed to the harness), BENCH=../shared/bench
+#   mem: bench-mem.sh (1,000 idle SOCKS5 and CONNECT tunnels) on the fresh processes, before the rest.
+# env: TESTS="tcppm http socks mem" REPS=1 DURATION=10 (passed to the harness), BENCH=../shared/bench
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH="${BENCH:-$HERE/../shared/bench}"
@@ -32,10 +33,10 @@ accessLog: { to: none }
 services:
   - { name: tcppm, type: tcppm, listen: "127.0.0.1:$RX_TCPPM", target: "127.0.0.1:$ORIGIN_PORT", maxconn: 5000 }
 YAML
-if [[ " $TESTS " == *" http "* ]]; then
+if [[ " $TESTS " == *" http "* || " $TESTS " == *" mem "* ]]; then
   echo "  - { name: http, type: proxy, listen: \"127.0.0.1:$RX_HTTP\", maxconn: 5000, auth: [none] }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
 fi
-if [[ " $TESTS " == *" socks "* ]]; then
+if [[ " $TESTS " == *" socks "* || " $TESTS " == *" mem "* ]]; then
   echo "  - { name: socks, type: socks, listen: \"127.0.0.1:$RX_SOCKS\", maxconn: 5000, auth: [none] }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
 fi
 
@@ -51,6 +52,14 @@ run_one() { # impl test-script args...
   local impl=$1 rep=$2; shift 2
   "$@" 2>/dev/null | while IFS='=' read -r k v; do printf '%s\t%s\t%s\t%s\n' "$impl" "$rep" "$k" "$v"; done >> "$RAW"
 }
+# Memory first, on the freshly started processes (VmHWM is a lifetime peak): 1,000 idle tunnels.
+if [[ " $TESTS " == *" mem "* ]]; then
+  wait_port "$RX_SOCKS" 15; wait_port "$RX_HTTP" 15
+  run_one rx3proxy 1 "$BENCH/bench-mem.sh" --pid "$RX_PID" --mode socks --port "$RX_SOCKS"
+  run_one node-pipe 1 "$BENCH/bench-mem.sh" --pid "$NODE_PID" --mode socks --port "$NODE_SOCKS"
+  run_one rx3proxy 1 "$BENCH/bench-mem.sh" --pid "$RX_PID" --mode connect --port "$RX_HTTP"
+  run_one node-pipe 1 "$BENCH/bench-mem.sh" --pid "$NODE_PID" --mode connect --port "$NODE_HTTP"
+fi
 for rep in $(seq "$REPS"); do
   for t in $TESTS; do
     case $t in
@@ -62,6 +71,7 @@ for rep in $(seq "$REPS"); do
         run_one node-pipe "$rep" "$BENCH/bench-http.sh" "$NODE_HTTP"
         run_one rx3proxy "$rep" "$BENCH/bench-bulk.sh" --http "$RX_HTTP"
         run_one node-pipe "$rep" "$BENCH/bench-bulk.sh" --http "$NODE_HTTP" ;;
+      mem) ;; # measured once, above
       socks)
         run_one rx3proxy "$rep" "$BENCH/bench-socks-rate.sh" "$RX_SOCKS"
         run_one node-pipe "$rep" "$BENCH/bench-socks-rate.sh" "$NODE_SOCKS"

@@ -5,11 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument, visit, type Document } from 'yaml';
 import { ProxyError, proxyError, type ConfigProblem } from '../core/errors';
 import type { JsonSchema } from '../core/operator';
 import { compileSchema, crossChecks, toProblems, type SourceMap } from './validate';
 import type * as Convert from './convert';
+import { tlsLoadChecks } from '../core/tls';
 
 /** The converter is loaded only for legacy files: YAML configs never pay for it. */
 export function converter(): typeof Convert {
@@ -53,13 +54,37 @@ export function parseConfigText(text: string, file: string): ParsedSource {
     };
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // yaml's own uniqueKeys check compares every key with every other (quadratic: 10,000 users
+  // took seconds); duplicateKeys does the same check with a set per mapping.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const problems: ConfigProblem[] = doc.errors.map((e) => {
     const p = lineCounter.linePos(e.pos[0]);
     return { file, line: p.line, column: p.col, pointer: '', message: e.message.split('\n')[0] ?? e.message };
   });
+  for (const pos of doc.errors.length === 0 ? duplicateKeys(doc) : []) {
+    const p = lineCounter.linePos(pos);
+    problems.push({ file, line: p.line, column: p.col, pointer: '', message: 'Map keys must be unique' });
+  }
   const value: unknown = problems.length === 0 ? doc.toJS({ maxAliasCount: 100 }) : null;
   return { value, source: { doc, lineCounter }, problems, warnings: doc.warnings.map((w) => `${file}: ${w.message}`), legacy: false };
+}
+
+/** Offsets of keys that repeat an earlier key of the same mapping (scalar keys; YAML 1.2 equality on their values). */
+function duplicateKeys(doc: Document): number[] {
+  const found: number[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      if (!isMap(map)) return;
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const k = pair.key;
+        if (!isScalar(k)) continue;
+        if (seen.has(k.value)) found.push(k.range?.[0] ?? 0);
+        else seen.add(k.value);
+      }
+    },
+  });
+  return found;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -83,7 +108,10 @@ export function validateValue(value: unknown, file: string, schema: JsonSchema, 
 /** Loads and validates; throws PRX_ERR_CONFIG_INVALID with every problem in `.errors`. */
 export function loadConfigText(text: string, file: string, schema: JsonSchema): LoadedConfig {
   const parsed = parseConfigText(text, file);
-  const problems = parsed.problems.length > 0 ? parsed.problems : validateValue(parsed.value, file, schema, parsed.source);
+  let problems = parsed.problems.length > 0 ? parsed.problems : validateValue(parsed.value, file, schema, parsed.source);
+  // Not in validateValue: that one checks the shape only (converted samples name files of other
+  // machines); a config about to run must have its key material and buildable parents.
+  if (problems.length === 0) problems = tlsLoadChecks(parsed.value as Record<string, unknown>, file, parsed.source);
   if (problems.length > 0) {
     throw new ProxyError('PRX_ERR_CONFIG_INVALID', `invalid configuration: ${problems.length} problem(s) in ${file}`, { errors: problems });
   }

@@ -12,6 +12,7 @@ import type { Env, AuthMethodDef } from './env';
 import type { OperatorDef, JsonSchema } from './operator';
 import { proxyError } from './errors';
 import { sections } from '../schemas/sections';
+import type { Scheduler } from './scheduler';
 import {
   SCHEDULE_PERIODS,
   type CommandDef,
@@ -65,7 +66,12 @@ export class PluginHost {
     }
   }
 
-  /** Runs every job once (on stop); a failing job is logged, never thrown. */
+  /** Hands the jobs to the runtime's scheduler, which runs them by period, on reload and on stop. */
+  scheduleOn(scheduler: Scheduler): void {
+    for (const j of this.jobs) scheduler.add({ owner: j.plugin, every: j.every, run: () => j.run() });
+  }
+
+  /** Runs every job once, outside any scheduler; a failing job is logged, never thrown. */
   async runJobs(logger: Logger, filter: (j: ScheduledJob) => boolean = () => true): Promise<void> {
     for (const j of this.jobs.filter(filter)) {
       try {

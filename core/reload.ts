@@ -137,8 +137,14 @@ export class Supervisor {
 
   /** Synchronous: no event can see a half-swapped state. */
   private swap(old: Runtime, next: Runtime, pairs: Map<ServiceRuntime, ServiceRuntime>, reason: string): ReloadResult {
-    old.limits.stop(); // saves counters before the new Limits loads them
+    // Unchanged rules keep their buckets, connection slots and counters: sessions that outlive
+    // the reload add their bytes to counters the new runtime saves (the old one saves no more).
+    next.limits.adopt(old.limits);
+    old.limits.stop(); // saves counters before the new Limits loads the ones it did not adopt
     next.limits.start((err) => next.logger.error({ err }, 'cannot save traffic counters'));
+    // The old scheduler stops here, so exactly one runtime's jobs are ever armed.
+    const oldJobs = old.retireJobs();
+    next.scheduler.start();
     for (const [n, o] of pairs) n.adoptListener(o);
     this.rt = next;
     this.generation++;
@@ -150,7 +156,7 @@ export class Supervisor {
       removed: old.services.filter((s) => !keptOld.has(s)).map((s) => s.name),
       kept: [...pairs.keys()].map((s) => s.name),
     };
-    this.retire(old);
+    this.retire(old, oldJobs);
     const cut = [...this.retiring].reduce((k, r) => k + reauthorize(r, next), 0);
     if (cut > 0) this.logger.info({ cut }, 'reload: live sessions closed by reloadReauth');
     this.watchMonitored();
@@ -161,9 +167,9 @@ export class Supervisor {
   }
 
   /** Old runtime: stop accepting, let its sessions finish on their pipeline, then close its logs. */
-  private retire(old: Runtime): void {
+  private retire(old: Runtime, jobs: Promise<void>): void {
     this.retiring.add(old);
-    const done = Promise.all(old.services.map((s) => s.stopListening()))
+    const done = Promise.all([jobs, ...old.services.map((s) => s.stopListening())])
       .then(() => old.whenIdle())
       .then(() => old.accessLogs.closeAll())
       .catch((err: unknown) => this.logger.error({ err }, 'error while retiring the previous configuration'))
@@ -224,8 +230,17 @@ export class Supervisor {
     await this.running?.catch(() => undefined);
     // Draining runtimes already saved their counters at the swap: only their sessions are left.
     const grace = graceMs ?? parseDuration((this.rt.env.config['shutdownTimeout'] as string | undefined) ?? '10s');
+    const draining = this.retiring.size > 0;
     await Promise.all([this.rt.stop(graceMs), ...[...this.retiring].flatMap((r) => r.services.map((s) => s.stop(grace)))]);
     await Promise.all([...this.retired]);
+    // Their sessions may have ended after the current runtime saved; they count into its counters.
+    if (draining) {
+      try {
+        this.rt.limits.stop();
+      } catch (err) {
+        this.logger.error({ err }, 'cannot save traffic counters');
+      }
+    }
   }
 
   /** Cuts everything now (second signal). */

@@ -30,8 +30,10 @@ import { parseDuration } from '../config/units';
 import { packageRoot } from './paths';
 import { dirname, join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { UserTable } from './users';
+import { UserTable, usersSection } from './users';
 import { Limits, LIMITS_SYMBOL } from './limits';
+import { Scheduler, type Timers } from './scheduler';
+import { rotationOf } from '../operators/log/writer';
 
 export const DEFAULT_CONFIG_PATH = (): string => join(packageRoot(), 'config', 'default.yaml');
 
@@ -41,6 +43,10 @@ export interface RuntimeOptions {
   readonly clock?: Clock;
   readonly resolver?: Resolver;
   readonly dialer?: Dialer;
+  /** Compile only (`rx3proxy validate`): open no access-log file, so checking a config writes nothing. */
+  readonly dryRun?: boolean;
+  /** Timers for the scheduler (a fake clock in tests fires them as it moves). */
+  readonly timers?: Timers;
 }
 
 /** The schema for a set of registries (built-ins + whatever plugins registered) and plugin commands. */
@@ -83,12 +89,15 @@ function loggerFor(cfg: Readonly<Record<string, unknown>>): Logger {
 
 export class Runtime {
   readonly services: ServiceRuntime[] = [];
+  private replaced = false;
   private constructor(
     readonly loaded: LoadedConfig,
     readonly env: Env,
     readonly accessLogs: AccessLogs,
     /** What the config's plugins contributed (commands, hooks, jobs, symbols). */
     readonly plugins: PluginHost,
+    /** Plugin jobs and log rotation; started with the runtime, stopped when it stops or is replaced. */
+    readonly scheduler: Scheduler,
   ) {}
 
   /**
@@ -132,7 +141,8 @@ export class Runtime {
     const cfg = loaded.config;
     const logger = opts.logger ?? loggerFor(cfg);
     const clock = opts.clock ?? systemClock;
-    const accessLogs = new AccessLogs(() => new Date(clock.now()));
+    const rotation = rotationOf(cfg['accessLog'], logger);
+    const accessLogs = new AccessLogs(() => new Date(clock.now()), opts.dryRun !== true, rotation);
     const env: Env = {
       logger,
       clock,
@@ -150,7 +160,10 @@ export class Runtime {
     env.symbols.set(LIMITS_SYMBOL, new Limits(cfg, loaded.file, clock));
     env.symbols.set('connect.chain', new ParentChain(env));
     plugins.attach(env, accessLogs.listeners);
-    const rt = new Runtime(loaded, env, accessLogs, plugins);
+    const scheduler = new Scheduler(clock, logger, opts.timers);
+    plugins.scheduleOn(scheduler);
+    if (rotation !== undefined) scheduler.add({ owner: 'accessLog', every: rotation.every, run: () => accessLogs.rotateAll() });
+    const rt = new Runtime(loaded, env, accessLogs, plugins, scheduler);
     const problems: ConfigProblem[] = [];
     const services = (cfg['services'] ?? []) as ServiceConfig[];
     services.forEach((s, i) => {
@@ -187,6 +200,7 @@ export class Runtime {
       await Promise.all(started.map((s) => s.stop(0)));
       throw err;
     }
+    this.scheduler.start();
   }
 
   /** `{ serviceName: boundPort }`, what --port-file writes. */
@@ -206,17 +220,38 @@ export class Runtime {
   /** Graceful stop: stop listening, let sessions finish for `graceMs` (default shutdownTimeout), cut the rest. */
   async stop(graceMs?: number): Promise<void> {
     const grace = graceMs ?? parseDuration((this.env.config['shutdownTimeout'] as string | undefined) ?? '10s');
+    this.scheduler.stop();
     await Promise.all(this.services.map((s) => s.stop(grace)));
     this.limits.stop();
     // 3proxy runs scheduled jobs once more on stop (e.g. a final traffic report).
-    await this.plugins.runJobs(this.logger);
+    await this.scheduler.runAll('stop');
     await this.accessLogs.closeAll();
   }
 
-  /** Cuts everything now (second signal). */
+  /**
+   * Cuts everything now (second signal). Counters are still saved: a second Ctrl-C must not
+   * cost the traffic counted since the last periodic save.
+   */
   kill(): void {
+    this.scheduler.stop();
     for (const s of this.services) s.killAll();
+    // A replaced runtime saved its counters at the swap; saving its stale copy again would
+    // overwrite what the current runtime counted since.
+    if (!this.replaced) {
+      try {
+        this.limits.stop();
+      } catch (err) {
+        this.logger.error({ err }, 'cannot save traffic counters');
+      }
+    }
     this.accessLogs.flushAll();
+  }
+
+  /** Replaced by a reload: its jobs run once (3proxy runs them before re-reading the config), then never again. */
+  async retireJobs(): Promise<void> {
+    this.replaced = true;
+    this.scheduler.stop();
+    await this.scheduler.runAll('reload');
   }
 
   reopenLogs(): void {
@@ -224,10 +259,15 @@ export class Runtime {
   }
 }
 
-/** `users:` plus `usersFiles:` (3proxy format, paths relative to the config file). */
+/**
+ * `users:` (a map, or `{ file: PATH }`) plus `usersFiles:`; paths are relative to the config
+ * file. Read on every load, so a reload picks up an edited users file.
+ */
 function loadUsers(cfg: Readonly<Record<string, unknown>>, file: string): UserTable {
-  const table = UserTable.fromMap((cfg['users'] ?? {}) as Record<string, unknown>, 'users');
-  for (const f of (cfg['usersFiles'] ?? []) as string[]) {
+  const section = usersSection(cfg['users']);
+  const table = section.kind === 'map' ? UserTable.fromMap(section.map, 'users') : new UserTable();
+  const files = [...(section.kind === 'file' ? [section.path] : []), ...((cfg['usersFiles'] ?? []) as string[])];
+  for (const f of files) {
     const path = resolve(dirname(file), f);
     let text: string;
     try {

@@ -9,7 +9,7 @@
  * tears everything down, and so does the pipeline completing or failing.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { defer, map, of, type Observable, type Subscription } from 'rxjs';
+import { EMPTY, catchError, concatMap, defer, map, of, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from './logger';
 import type { Env, ServiceTemplate } from './env';
 import { compilePipeline, type CompiledPipeline, type StepSpec } from './pipeline';
@@ -18,6 +18,7 @@ import { ProxyError, proxyErrorFrom, toProxyError } from './errors';
 import { parseListen, type ListenAddress } from '../config/listen';
 import { parseDuration } from '../config/units';
 import { readProxyHeader } from './net/proxy-protocol';
+import { TlsHandshakeError, acceptTls, tlsMaterialFor, type TlsListenerConfig, type TlsMaterial } from './tls';
 
 export interface ServiceConfig {
   readonly name: string;
@@ -75,6 +76,7 @@ export class ServiceRuntime {
   private readonly maxconn: number;
   private readonly waiting: Socket[] = [];
   private readonly maxWaiting: number;
+  private readonly tls: TlsMaterial | null;
   private server: Server | null = null;
   private boundPort = 0;
   private stopping = false;
@@ -92,6 +94,7 @@ export class ServiceRuntime {
     this.maxconn = config.maxconn ?? DEFAULT_MAXCONN;
     // 3proxy's listen backlog default is 1 + maxconn/8; we hold that many accepted sockets.
     this.maxWaiting = config.backlog ?? 1 + Math.floor(this.maxconn / 8);
+    this.tls = config['tls'] === undefined ? null : tlsMaterialFor(config['tls'] as TlsListenerConfig);
     this.logger = env.logger.child({ service: this.name });
     this.info = { name: this.name, type: config.type, logName: this.template.logName, port: this.listenAddress.port };
     const steps = config.pipeline ?? (this.template.pipeline);
@@ -202,7 +205,8 @@ export class ServiceRuntime {
     this.live.add(live);
     subscription.add(() => {
       this.live.delete(live);
-      closeSocket(socket);
+      // After a TLS handshake this is the TLS socket: closing it flushes and closes the raw one.
+      closeSocket(connection.socket);
       first.close();
       this.next();
       if (this.live.size === 0) for (const w of [...this.drainWaiters]) w();
@@ -211,20 +215,39 @@ export class ServiceRuntime {
 
   /**
    * The first session, after the PROXY header when `options.proxyProtocol` is set (3proxy -H):
-   * the header's source becomes the client address for the ACL and logs.
+   * the header's source becomes the client address for the ACL and logs. With `tls:`, then the
+   * TLS handshake (the PROXY header comes in clear before it); the pipeline reads the decrypted
+   * stream from connection.socket.
    */
   private firstSession(first: Session): Observable<Session> {
     const options = (this.config['options'] ?? {}) as { proxyProtocol?: boolean };
-    if (options.proxyProtocol !== true) return of(first);
     const timeouts = (this.config['timeouts'] ?? {}) as { handshake?: string };
     const c = first.connection;
-    return defer(() => readProxyHeader(c.socket, parseDuration(timeouts.handshake ?? '15s'))).pipe(
-      map((h) => {
-        if (h.source !== null) {
-          c.clientAddress = h.source.address;
-          c.clientPort = h.source.port;
-        }
+    const header =
+      options.proxyProtocol !== true
+        ? of(first)
+        : defer(() => readProxyHeader(c.socket, parseDuration(timeouts.handshake ?? '15s'))).pipe(
+            map((h) => {
+              if (h.source !== null) {
+                c.clientAddress = h.source.address;
+                c.clientPort = h.source.port;
+              }
+              return first;
+            }),
+          );
+    const tls = this.tls;
+    if (tls === null) return header;
+    return header.pipe(
+      concatMap(() => defer(() => acceptTls(c.socket, tls, parseDuration(timeouts.handshake ?? '30s')))),
+      map((socket) => {
+        // Connection.socket is read-only for the pipeline; the service swaps in the TLS layer once.
+        (c as { socket: Socket }).socket = socket;
         return first;
+      }),
+      catchError((err: unknown) => {
+        if (!(err instanceof TlsHandshakeError)) throw err;
+        this.logger.warn({ code: 'PRX_ERR_TLS_HANDSHAKE', reason: err.reason, client: `${c.clientAddress}:${c.clientPort}` }, 'TLS handshake with the client failed');
+        return EMPTY;
       }),
     );
   }

@@ -24,24 +24,25 @@ export const sections: Record<string, Record<string, unknown>> = {
     additionalProperties: false,
     description: 'Default access log: one record per request (3proxy log/logformat).',
     properties: {
-      to: { type: 'string', default: 'stdout', description: 'stdout | stderr | none | a file path with optional % date escapes.' },
+      to: { type: 'string', default: 'stdout', description: 'stdout | stderr | none | a file path with optional % date escapes. syslog: targets are refused (use stdout under journald or docker).' },
       format: { type: 'string', default: 'json', description: 'json, or a 3proxy logformat string.' },
       rotate: {
         type: 'object',
         additionalProperties: false,
-        description: 'Rotation of a file access log.',
+        description: 'Rotation of a file access log (3proxy log FILE D). The file name is `to` with its % escapes expanded, else `to` plus a period suffix (.YYYY.MM.DD for daily).',
         properties: {
-          every: { type: 'string', enum: everyEnum, description: 'Rotation period.' },
-          keep: { type: 'integer', minimum: 0, description: 'Old files kept (3proxy rotate N).' },
+          every: { type: 'string', enum: everyEnum, description: 'Rotation period (local time); a new file is opened when it rolls over.' },
+          keep: { type: 'integer', minimum: 0, description: 'Old files (archived or not) kept beside the current one; older ones are deleted (3proxy rotate N). Unset: none are deleted.' },
         },
       },
       archiver: {
         type: 'object',
         additionalProperties: false,
-        description: '3proxy archiver: compress rotated files.',
+        required: ['ext'],
+        description: '3proxy archiver: run on the file just closed by a rotation.',
         properties: {
-          ext: { type: 'string', description: 'Archive extension (gz uses built-in gzip).' },
-          command: { type: 'array', items: { type: 'string' }, description: 'Command and arguments; %A archive name, %F old file.' },
+          ext: { type: 'string', minLength: 1, description: 'Archive extension. "gz" without a command: built-in gzip (the old file is replaced by FILE.gz).' },
+          command: { type: 'array', items: { type: 'string' }, description: 'Command and arguments, run without a shell; %A is the archive name (FILE.EXT), %F the old file. As in 3proxy, the command deletes the old file itself.' },
         },
       },
     },
@@ -63,7 +64,17 @@ export const sections: Record<string, Record<string, unknown>> = {
   users: {
     type: 'object',
     additionalProperties: { type: 'string' },
-    description: 'Users: name -> "CL:cleartext" | "CR:$1$..." (md5-crypt, $3$, bcrypt, $5$/$6$) | "NT:hex".',
+    description:
+      'Users: name -> "CL:cleartext" | "CR:$1$..." (md5-crypt, $3$, bcrypt, $5$/$6$) | "NT:hex"; or { file: PATH }, a 3proxy users file ' +
+      '(relative to the config). "file" is reserved for that form: it must be the only key and its value a path, not "TYPE:secret"; ' +
+      'a user named "file" goes in a users file.',
+    // `file` next to users, or with a stored-password value, is someone's user named "file":
+    // refused rather than read either way.
+    if: { required: ['file'] },
+    then: {
+      additionalProperties: false,
+      properties: { file: { type: 'string', minLength: 1, pattern: '^(?!(CL|CR|NT):)' } },
+    },
   },
   usersFiles: { type: 'array', items: { type: 'string' }, description: 'Files in 3proxy users format (name:TYPE:secret per line).' },
   authCache: {
@@ -189,8 +200,8 @@ export const sections: Record<string, Record<string, unknown>> = {
   delimChar: { type: 'string', minLength: 1, maxLength: 1, description: 'Separator between login and host for the mail and FTP gateways (default @).' },
   reloadReauth: { type: 'boolean', default: true, description: 'After a reload, re-check live sessions against the new users and ACL (3proxy force/noforce).' },
   pidfile: { type: 'string', description: 'Write the process id here.' },
-  setuid: { anyOf: [{ type: 'string' }, { type: 'integer' }], description: 'Drop to this user after binding.' },
-  setgid: { anyOf: [{ type: 'string' }, { type: 'integer' }], description: 'Drop to this group after binding.' },
+  setuid: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }], description: 'Drop to this user (name or uid, not root) once every service listens; supplementary groups are dropped too. Failure exits 1.' },
+  setgid: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }], description: 'Drop to this group (name or gid, not root) once every service listens, before setuid. Failure exits 1.' },
   monitor: { type: 'array', items: { type: 'string' }, description: 'Files whose change triggers a reload.' },
   configPath: { type: 'string', description: 'Config file re-read on reload (3proxy config).' },
   shutdownTimeout: desc('How long live sessions may finish on SIGTERM before they are cut (default 10s).', ref('duration')),
@@ -247,19 +258,19 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
     additionalProperties: false,
     description: 'This service\'s access log (3proxy -l/-f), overriding the root accessLog.',
     properties: {
-      to: { type: 'string', description: 'stdout | stderr | none | a file path.' },
+      to: { type: 'string', description: 'stdout | stderr | none | a file path (never rotated, as 3proxy -l). syslog: targets are refused (use stdout).' },
       format: { type: 'string', description: 'json or a 3proxy logformat string.' },
     },
   },
   tls: {
     type: 'object',
-    description: 'TLS on the listener (HTTPS proxy, SOCKS over TLS).',
+    description: 'TLS on the listener (HTTPS proxy, SOCKS over TLS): accepted connections must complete a TLS handshake first; files are read at load and on reload.',
     additionalProperties: false,
     properties: {
-      cert: { type: 'string', description: 'PEM certificate chain file.' },
-      key: { type: 'string', description: 'PEM private key file.' },
-      ca: { type: 'string', description: 'CA file for client certificates (mTLS).' },
-      requestCert: { type: 'boolean', description: 'Ask for and verify a client certificate.' },
+      cert: { type: 'string', description: 'PEM certificate chain file (required; relative to the config file).' },
+      key: { type: 'string', description: 'PEM private key file, unencrypted (required; relative to the config file).' },
+      ca: { type: 'string', description: 'PEM CA file that signs client certificates (mTLS; required with requestCert).' },
+      requestCert: { type: 'boolean', description: 'Require a client certificate signed by ca; clients without one are refused.' },
       minVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Lowest TLS version.' },
       maxVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Highest TLS version.' },
       ciphers: { type: 'string', description: 'OpenSSL cipher list.' },

@@ -63,6 +63,8 @@ export interface SelectedBuckets {
 export class BandwidthLimiter {
   private readonly rules: Record<Direction, BandwidthRule[]> = { in: [], out: [] };
   private readonly matchers: Record<Direction, Matcher[]> = { in: [], out: [] };
+  /** Each rule's spec as text: a reload keeps the bucket of a rule whose text is unchanged. */
+  private readonly keys: Record<Direction, string[]> = { in: [], out: [] };
 
   constructor(specs: readonly BandwidthRuleSpec[], clock: Clock, pointer = '/bandwidth') {
     specs.forEach((s, i) => {
@@ -72,7 +74,25 @@ export class BandwidthLimiter {
       if (!exempt && rate < MIN_RATE) throw proxyError('PRX_ERR_CONFIG_VALUE', `${where}/rate`, `a bandwidth rule needs a rate of at least ${MIN_RATE} bits/s`);
       this.rules[s.direction].push(new BandwidthRule(exempt, rate, s.perUser === true, clock));
       this.matchers[s.direction].push(compileMatch(s.match ?? {}, `${where}/match`));
+      this.keys[s.direction].push(JSON.stringify([exempt, rate, s.perUser === true, s.match ?? {}]));
     });
+  }
+
+  /**
+   * Reload: every rule identical to one of `old`'s takes over its bucket(s), so sessions that
+   * started before the reload and those after share one channel, and a bucket in debt stays in
+   * debt (a reload must not hand out a fresh burst).
+   */
+  adopt(old: BandwidthLimiter): void {
+    for (const dir of ['in', 'out'] as const) {
+      const used = new Set<number>();
+      this.keys[dir].forEach((key, i) => {
+        const j = old.keys[dir].findIndex((k, n) => k === key && !used.has(n));
+        if (j < 0) return;
+        used.add(j);
+        this.rules[dir][i] = old.rules[dir][j]!;
+      });
+    }
   }
 
   get empty(): boolean {

@@ -70,11 +70,30 @@ export const NO_RELEASE = (): void => {};
 export class ConnectionLimiter {
   private readonly rules: ConnectionRule[] = [];
   private readonly matchers: Matcher[] = [];
+  /** Each rule's spec as text: a reload keeps the scores of a rule whose text is unchanged. */
+  private readonly keys: string[] = [];
 
   constructor(specs: readonly ConnectionLimitSpec[], clock: Clock, pointer = '/connectionLimits') {
     specs.forEach((s, i) => {
-      this.rules.push(new ConnectionRule(s.exempt === true, s.rate ?? 1, s.per === undefined ? 0 : parseDuration(s.per), s.key ?? 'rule', clock));
+      const per = s.per === undefined ? 0 : parseDuration(s.per);
+      this.rules.push(new ConnectionRule(s.exempt === true, s.rate ?? 1, per, s.key ?? 'rule', clock));
       this.matchers.push(compileMatch(s.match ?? {}, `${pointer}/${i}/match`));
+      this.keys.push(JSON.stringify([s.exempt === true, s.rate ?? 1, per, s.key ?? 'rule', s.match ?? {}]));
+    });
+  }
+
+  /**
+   * Reload: every rule identical to one of `old`'s takes over its scores. Sessions still open
+   * from before the reload keep their slots (their release functions point at those scores),
+   * and a per-period rule does not start a fresh period.
+   */
+  adopt(old: ConnectionLimiter): void {
+    const used = new Set<number>();
+    this.keys.forEach((key, i) => {
+      const j = old.keys.findIndex((k, n) => k === key && !used.has(n));
+      if (j < 0) return;
+      used.add(j);
+      this.rules[i] = old.rules[j]!;
     });
   }
 

@@ -31,12 +31,14 @@ export interface CounterRuleSpec {
 export class Counter {
   bytes = 0;
   updatedAt = 0;
+  // comment, every and limit change in place on a reload, so sessions holding this counter
+  // from before the reload see the new quota.
   constructor(
     readonly id: number,
-    readonly comment: string,
-    readonly every: Every,
+    public comment: string,
+    public every: Every,
     /** Bytes allowed per period; Infinity when the rule only counts. */
-    readonly limit: number,
+    public limit: number,
     public resetAt: number,
   ) {}
 
@@ -62,7 +64,9 @@ export class Counter {
 interface CounterRule {
   readonly exempt: boolean;
   readonly dirs: { in: boolean; out: boolean };
-  readonly counter: Counter;
+  counter: Counter;
+  /** The rule's spec as text, to recognise an unchanged unnamed (id 0) counter on reload. */
+  readonly key: string;
 }
 
 /** The counters a session adds to, per direction (`all` counters are in both). */
@@ -82,6 +86,8 @@ export class CounterStore {
   private readonly matchers: Matcher[] = [];
   private readonly byId = new Map<number, Counter>();
   private timer: NodeJS.Timeout | null = null;
+  /** Ids taken over from the previous store on reload: memory is newer than the file. */
+  private readonly adopted = new Set<number>();
 
   constructor(
     specs: readonly CounterRuleSpec[],
@@ -100,7 +106,7 @@ export class CounterStore {
         if (id !== 0) this.byId.set(id, counter);
       }
       const d = s.direction ?? 'all';
-      this.rules.push({ exempt: s.exempt === true, dirs: { in: d !== 'out', out: d !== 'in' }, counter });
+      this.rules.push({ exempt: s.exempt === true, dirs: { in: d !== 'out', out: d !== 'in' }, counter, key: JSON.stringify(s) });
       this.matchers.push(compileMatch(s.match ?? {}, `${pointer}/${i}/match`));
     });
   }
@@ -134,6 +140,36 @@ export class CounterStore {
     return sel;
   }
 
+  /**
+   * Reload: counters of `old` live on in this store instead of being re-read from the file.
+   * Sessions still running on the old pipeline add to the same Counter objects, so their bytes
+   * are in what this store saves (nothing is lost on reload), and quotas keep their totals.
+   * Counters with an id are kept by id (limit, period and comment take the new values); id 0
+   * counters only when their rule is unchanged. With another `file`, nothing is kept: the new
+   * file is the truth.
+   */
+  adopt(old: CounterStore): void {
+    if (old.file !== this.file) return;
+    for (const [id, c] of this.byId) {
+      const prev = old.byId.get(id);
+      if (prev === undefined) continue;
+      prev.comment = c.comment;
+      prev.every = c.every;
+      prev.limit = c.limit;
+      this.byId.set(id, prev);
+      this.adopted.add(id);
+      for (const r of this.rules) if (r.counter === c) r.counter = prev;
+    }
+    const used = new Set<number>();
+    for (const r of this.rules) {
+      if (r.counter.id !== 0) continue;
+      const j = old.rules.findIndex((o, n) => o.counter.id === 0 && o.key === r.key && !used.has(n));
+      if (j < 0) continue;
+      used.add(j);
+      r.counter = old.rules[j]!.counter;
+    }
+  }
+
   /** Reads the file; a missing file is an empty store. Unknown ids are ignored. */
   load(): void {
     if (this.file === null) return;
@@ -147,7 +183,7 @@ export class CounterStore {
     const data = JSON.parse(text) as { version?: number; counters?: Record<string, SavedCounter> };
     for (const [id, saved] of Object.entries(data.counters ?? {})) {
       const c = this.byId.get(Number(id));
-      if (c === undefined || typeof saved.bytes !== 'number') continue;
+      if (c === undefined || this.adopted.has(c.id) || typeof saved.bytes !== 'number') continue;
       c.bytes = saved.bytes;
       c.resetAt = saved.resetAt;
       c.updatedAt = saved.updatedAt;

@@ -107,6 +107,17 @@ export class Limits {
     return this.bandwidth.empty && this.connections.empty && this.counters.empty;
   }
 
+  /**
+   * Reload (before `start`): takes over the state of `old` for rules that did not change, so
+   * buckets, connection slots and counters carry on, and sessions that outlive the reload
+   * account into the counters this instance saves.
+   */
+  adopt(old: Limits): void {
+    this.bandwidth.adopt(old.bandwidth);
+    this.connections.adopt(old.connections);
+    this.counters.adopt(old.counters);
+  }
+
   /** Loads counters and starts their save schedule. */
   start(onError: (err: unknown) => void): void {
     this.counters.load();

@@ -4,8 +4,8 @@
  */
 export { UserTable } from './users';
 export type { UserVerifyResult } from './users';
-export { parseUsersFile, parseUserEntry } from './users-file';
-export type { UsersFile, UsersFileEntry } from './users-file';
+export { parseUsersFile, parseUserEntry, usersSection } from './users-file';
+export type { UsersFile, UsersFileEntry, UsersSection } from './users-file';
 export {
   authErrorCode,
   hashPassword,

@@ -66,3 +66,20 @@ export function parseUsersFile(text: string, fileName: string): UsersFile {
   });
   return { entries, warnings };
 }
+
+/**
+ * The two shapes of the YAML `users:` section. `file` is a reserved key: `{ file: PATH }` names a
+ * 3proxy users file, never a user called "file" (that user goes in a users file). The schema
+ * refuses `file` next to other keys or with a `TYPE:` value, so both shapes can't be confused.
+ */
+export type UsersSection =
+  | { readonly kind: 'map'; readonly map: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'file'; readonly path: string };
+
+/** Which shape a (schema-validated) `users:` value has; absent means an empty map. */
+export function usersSection(value: unknown): UsersSection {
+  if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) return { kind: 'map', map: {} };
+  const map = value as Readonly<Record<string, unknown>>;
+  if (Object.hasOwn(map, 'file') && typeof map['file'] === 'string') return { kind: 'file', path: map['file'] };
+  return { kind: 'map', map };
+}

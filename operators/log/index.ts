@@ -13,6 +13,8 @@ import { tap, type Observable } from 'rxjs';
 import { defineOperator, type StepFunction } from '../../core/operator';
 import type { Session } from '../../core/session';
 import type { AccessLogSpec } from '../../core/env';
+import { proxyError } from '../../core/errors';
+import { SYSLOG_TARGET_MESSAGE } from './writer';
 
 export interface LogOptions {
   to?: string;
@@ -29,7 +31,7 @@ export const log = defineOperator<LogOptions>({
     description: 'Writes one access-log record per request (success or failure).',
     additionalProperties: false,
     properties: {
-      to: { type: 'string', description: 'stdout | stderr | none | a file path (may hold % date escapes). Default: the service accessLog, else the root accessLog.' },
+      to: { type: 'string', description: 'stdout | stderr | none | a file path (may hold % date escapes). Default: the service accessLog, else the root accessLog. syslog: targets are refused (use stdout under journald or docker).' },
       format: { type: 'string', description: 'json, or a 3proxy logformat string ("L%d-%m-%Y %H:%M:%S %U %C:%c %R:%r %O %I %T").' },
     },
   },
@@ -40,6 +42,11 @@ export const log = defineOperator<LogOptions>({
       to: options.to ?? serviceLog.to ?? rootLog.to ?? DEFAULT_ACCESS_LOG.to,
       format: options.format ?? serviceLog.format ?? rootLog.format ?? DEFAULT_ACCESS_LOG.format,
     };
+    // Checked while compiling, so `rx3proxy validate` (which opens no file) refuses it too.
+    if (spec.to.startsWith('syslog:')) {
+      const where = options.to !== undefined ? 'log.to' : serviceLog.to !== undefined ? 'service accessLog.to' : 'accessLog.to';
+      throw proxyError('PRX_ERR_CONFIG_VALUE', `${where} "${spec.to}"`, SYSLOG_TARGET_MESSAGE);
+    }
     const sink = env.accessLogs.sink(spec);
     const record = (s: Session): void => {
       if (!s.nolog) sink.write(s);

@@ -7,6 +7,12 @@
  *
  * Errors before the response started become 502/504 pages (the responder); after it started
  * the client connection is just closed. Byte counts come from the upstream socket's counters.
+ *
+ * Sessions with bandwidth buckets or a quota (session.limits.needsChunkPath) replace both
+ * pipe()s with throttle.ts's Pump, so they share the buckets and counters of SOCKS and tcppm
+ * sessions; everything else keeps pipe(). A quota reached mid-response flushes the allowed
+ * bytes, then ends the client connection (the client sees a short body) and fails with
+ * PRX_ERR_QUOTA_EXCEEDED (3proxy 10).
  */
 import { Observable } from 'rxjs';
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
@@ -19,6 +25,8 @@ import { HEADERS_KEY } from '../filterHeaders';
 import { ANSWERED_KEY, TARGET_KEY, type HttpTarget } from '../readRequest/http-request';
 import { UPSTREAM_KEY, routeFor, type HttpUpstream } from './http-upstream';
 import type { RelayOptions } from './relay';
+import { Pump, graceful } from './throttle';
+import type { SessionLimits } from '../../core/limits';
 
 /** Upstream failures before a response: ProxyErrors from our dialers kept, others mapped. */
 function upstreamError(err: unknown, target: string, responded: boolean): ProxyError {
@@ -49,29 +57,51 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       return undefined;
     }
     const route = routeFor(session, up, target.path, target.absolute);
+    const limits = session.limits?.needsChunkPath === true ? session.limits : null;
     let finished = false;
     let socket: Socket | null = null;
     let startOut = 0;
     let startIn = 0;
     let timer: NodeJS.Timeout | null = null;
+    const t: Throttled | null = limits === null ? null : { limits, out: null, in: null, head: 0, complete: false, quota: null };
     // Counted once: at the response's end, before the pool can hand the socket to another request.
+    let counted = false;
     const count = (): void => {
-      if (socket === null) return;
-      session.bytesOut += socket.bytesWritten - startOut;
-      session.bytesIn += socket.bytesRead - startIn;
+      if (counted) return;
+      counted = true;
+      const out = socket === null ? 0 : socket.bytesWritten - startOut;
+      const inn = socket === null ? 0 : socket.bytesRead - startIn;
       socket = null;
+      if (t === null) {
+        session.bytesOut += out;
+        session.bytesIn += inn;
+        return;
+      }
+      // The pumps counted bodies live; the socket also carried heads and chunk framing. After a
+      // cut the socket may have read ahead of what the client got: count only what was relayed.
+      const liveOut = t.out?.bytes ?? 0;
+      const liveIn = t.head + (t.in?.bytes ?? 0);
+      session.bytesOut += Math.max(out, liveOut);
+      t.limits.account('out', out - liveOut);
+      if (t.complete) {
+        session.bytesIn += Math.max(inn, liveIn);
+        t.limits.account('in', inn - liveIn);
+      } else session.bytesIn += liveIn;
     };
     const settle = (err: ProxyError | null): void => {
       if (finished) return;
       finished = true;
       if (timer !== null) clearTimeout(timer);
+      t?.out?.stop();
+      t?.in?.stop();
       count();
-      if (err === null) {
+      const e = t?.quota ?? err;
+      if (e === null) {
         sub.next(session);
         sub.complete();
       } else {
         outgoing.destroy();
-        sub.error(err);
+        sub.error(e);
       }
     };
     const outgoing: ClientRequest = httpRequest({
@@ -85,6 +115,20 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       ...(route.localAddress !== undefined ? { localAddress: route.localAddress } : {}),
       ...route.sessionOption,
     });
+    /** Quota reached in either direction: the upstream goes, the client gets what was allowed. */
+    const onQuota = (): void => {
+      if (t === null || t.quota !== null) return;
+      t.quota = proxyError('PRX_ERR_QUOTA_EXCEEDED', `${t.limits.countersIn.length + t.limits.countersOut.length} counter(s)`);
+      t.out?.stop();
+      t.in?.stop();
+      count();
+      outgoing.destroy();
+      // Before the response the responder answers 503 itself.
+      if (session.state.get(ANSWERED_KEY) !== true) return settle(null);
+      const client = session.connection.socket;
+      client.end(() => settle(null));
+      graceful(client);
+    };
     outgoing.on('socket', (s: Socket) => {
       socket = s;
       startOut = s.bytesWritten;
@@ -97,7 +141,10 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       if (s.remoteAddress !== undefined) note();
       else s.once('connect', note);
     });
-    outgoing.on('error', (err) => settle(upstreamError(err, `${route.host}:${route.port}`, session.state.get(ANSWERED_KEY) === true)));
+    outgoing.on('error', (err) => {
+      if (t?.quota != null) return;
+      settle(upstreamError(err, `${route.host}:${route.port}`, session.state.get(ANSWERED_KEY) === true));
+    });
     outgoing.on('finish', () => {
       // The response clock starts once the whole request is sent (uploads may be slow).
       if (!finished && up.responseTimeoutMs > 0) {
@@ -107,21 +154,48 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
     outgoing.on('response', (r: IncomingMessage) => respond(session, r, outgoing, opts, up.passProxyHeaders, settle, () => {
       if (timer !== null) clearTimeout(timer);
       timer = null;
-    }, count));
+    }, count, t, onQuota));
     res.on('close', () => {
       if (!res.writableFinished) settle(proxyError('PRX_ERR_CLIENT_RESET', 'client closed during the response'));
     });
     req.on('error', (err) => settle(proxyError('PRX_ERR_CLIENT_RESET', (err as NodeJS.ErrnoException).code ?? err.message)));
-    req.pipe(outgoing);
+    if (t === null) req.pipe(outgoing);
+    else {
+      t.limits.countedLive = true;
+      t.out = new Pump(req, outgoing, 'out', t.limits.bucketsOut, t.limits, onQuota);
+      t.out.start();
+    }
     return () => {
       if (!finished) {
         finished = true;
         if (timer !== null) clearTimeout(timer);
+        t?.out?.stop();
+        t?.in?.stop();
         count();
         outgoing.destroy();
       }
     };
   });
+}
+
+/** Per-request state of a throttled or quota-limited HTTP relay. */
+interface Throttled {
+  readonly limits: SessionLimits;
+  out: Pump | null;
+  in: Pump | null;
+  /** Response head bytes, counted when the head is relayed. */
+  head: number;
+  /** The upstream response ended normally: the socket's counts are exact. */
+  complete: boolean;
+  quota: ProxyError | null;
+}
+
+/** The size of a response head as the upstream sent it (status line, headers, blank line). */
+function headSize(r: IncomingMessage): number {
+  let n = `HTTP/${r.httpVersion} ${r.statusCode ?? 0} ${r.statusMessage ?? ''}\r\n\r\n`.length;
+  const raw = r.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) n += Buffer.byteLength(raw[i]!, 'latin1') + Buffer.byteLength(raw[i + 1]!, 'latin1') + 4;
+  return n;
 }
 
 /** Streams the upstream response to the client; the session ends when the client got it all. */
@@ -134,6 +208,8 @@ function respond(
   settle: (err: ProxyError | null) => void,
   stopTimer: () => void,
   count: () => void,
+  t: Throttled | null,
+  onQuota: () => void,
 ): void {
   stopTimer();
   const res = session.httpResponse!;
@@ -142,15 +218,26 @@ function respond(
   if (opts.idleMs > 0) {
     outgoing.setTimeout(opts.idleMs, () => settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs)));
   }
-  r.on('end', count);
+  r.on('end', () => {
+    if (t !== null) t.complete = true;
+    count();
+  });
   r.on('error', (err) => {
+    if (t?.quota != null) return;
     res.destroy();
     settle(proxyError('PRX_ERR_SERVER_RESET', (err as NodeJS.ErrnoException).code ?? err.message));
   });
   r.on('aborted', () => {
+    if (t?.quota != null) return;
     res.destroy();
     settle(proxyError('PRX_ERR_SERVER_RESET', 'response aborted'));
   });
   res.on('finish', () => settle(null));
-  r.pipe(res);
+  if (t === null) return void r.pipe(res);
+  // The head is paid for like body bytes: it counts toward the quota and the buckets.
+  t.head = headSize(r);
+  t.limits.account('in', t.head);
+  for (const b of t.limits.bucketsIn) b.take(t.head);
+  t.in = new Pump(r, res, 'in', t.limits.bucketsIn, t.limits, onQuota);
+  t.in.start();
 }

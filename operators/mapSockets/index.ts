@@ -3,7 +3,8 @@
  *
  *   relayMode 'stream' -> streamRelay (pipe both ways: the fast path), or throttledRelay when
  *                         session.limits has buckets or a quota (throttle.ts)
- *   relayMode 'http'   -> the HTTP relay registered by the proxy service
+ *   relayMode 'http'   -> the HTTP relay registered by the proxy service (pipe(), or the same
+ *                         throttle.ts pumps on the bodies when session.limits needs them)
  *   relayMode 'none'   -> nothing to relay (the request was answered locally)
  *
  * The choice is made once per session; bytes never go through an Observable per chunk.
@@ -62,7 +63,7 @@ export const mapSockets = defineOperator<MapSocketsOptions>({
     };
     return concatMap((session: Session) => {
       if (session.relayMode === 'none') return of(session);
-      // Only sessions with a bandwidth limit or a quota leave the pipe() fast path.
+      // Only sessions with a bandwidth limit or a quota leave the pipe() fast path ('http' decides per request).
       if (session.relayMode === 'stream' && session.limits?.needsChunkPath === true) return throttledRelay(session, relayOpts);
       return relays.require(session.relayMode)(session, relayOpts);
     });

@@ -14,21 +14,25 @@
  */
 import { Observable } from 'rxjs';
 import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import type { Session } from '../../core/session';
 import type { SessionLimits, TokenBucket } from '../../core/limits';
 import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
 import type { RelayOptions } from './relay';
 
-/** One direction: src -> dst, paced by buckets, bounded by the quota. */
-class Pump {
+/**
+ * One direction: src -> dst, paced by buckets, bounded by the quota. Streams, not just sockets:
+ * the HTTP relay pumps message bodies (IncomingMessage -> ServerResponse / ClientRequest).
+ */
+export class Pump {
   bytes = 0;
   private drainWait = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
-    private readonly src: Socket,
-    private readonly dst: Socket,
+    private readonly src: Readable,
+    private readonly dst: Writable,
     private readonly dir: 'in' | 'out',
     private readonly buckets: readonly TokenBucket[],
     private readonly limits: SessionLimits,
@@ -40,6 +44,9 @@ class Pump {
     this.src.on('end', this.onEnd);
     this.dst.on('drain', this.onDrain);
     this.src.resume();
+    // A source that already ended (e.g. a body-less request read by an earlier step) emits no
+    // 'end' again; pipe() passes that end on as well.
+    if (this.src.readableEnded) process.nextTick(() => !this.stopped && this.onEnd());
   }
 
   /** Writes `data` (the client's early bytes) as if it had been read from src. */
@@ -221,7 +228,7 @@ export function throttledRelay(session: Session, opts: RelayOptions): Observable
 }
 
 /** Ends `socket` and destroys it if its queued bytes are not written within 2 s. */
-function graceful(socket: Socket): void {
+export function graceful(socket: Socket): void {
   if (socket.destroyed) return;
   if (!socket.writableEnded) socket.end();
   const t = setTimeout(() => socket.destroy(), 2000);

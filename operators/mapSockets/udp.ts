@@ -21,6 +21,9 @@ import { sendReply, socks5Reply } from '../readRequest/socks-reply';
 import { aclRequest, serviceAcl } from '../authorize/service-acl';
 import type { RelayOptions } from './relay';
 
+/** Destinations whose ACL decision one association remembers before it starts over. */
+const MAX_REMEMBERED_DESTINATIONS = 4096;
+
 function plain(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
@@ -83,20 +86,29 @@ class UdpAssociation {
     this.session.bytesOut += data.length;
   }
 
-  /** The ACL per destination (3proxy -U: >= 2 every new destination, else the first only). */
+  /**
+   * The ACL per destination, 3proxy -U: 2 and 3 re-authorize every new destination, 0 and 1 only
+   * the first; 1 and 3 log each new destination. Decisions are remembered per destination.
+   */
   private allowed(host: string, address: string | null, port: number): boolean {
-    if (this.session.authMethod === 'none') return true;
     const key = `${host}:${port}`;
-    if (this.firstChecked && this.s.recheck < 2) return true;
     const known = this.checked.get(key);
     if (known !== undefined) return known;
-    const req = { ...aclRequest(this.session, this.s.env.clock.now()), targetHost: host, targetAddress: address, port };
-    const d = serviceAcl(this.s.ctx.service).evaluate(req);
-    const ok = d.action === 'allow';
+    const first = !this.firstChecked;
+    let ok = true;
+    if (this.session.authMethod !== 'none' && (first || this.s.recheck >= 2)) {
+      const req = { ...aclRequest(this.session, this.s.env.clock.now()), targetHost: host, targetAddress: address, port };
+      const d = serviceAcl(this.s.ctx.service).evaluate(req);
+      ok = d.action === 'allow';
+      if (!ok) this.drop(d.action === 'deny' ? 'PRX_ERR_ACL_DENIED' : 'PRX_ERR_ACL_NO_MATCH', d.index);
+    }
     this.firstChecked = true;
+    // Bounded: an association that sprays datagrams (DHT, scans) must not grow the map forever.
+    if (this.checked.size >= MAX_REMEMBERED_DESTINATIONS) this.checked.clear();
     this.checked.set(key, ok);
-    if (!ok) this.drop(d.action === 'deny' ? 'PRX_ERR_ACL_DENIED' : 'PRX_ERR_ACL_NO_MATCH', d.index);
-    else if (this.s.recheck === 1 || this.s.recheck === 3) this.s.env.logger.info({ service: this.session.service.name, session: this.session.id, destination: key }, 'UDP destination');
+    if (ok && !first && (this.s.recheck === 1 || this.s.recheck === 3)) {
+      this.s.env.logger.info({ service: this.session.service.name, session: this.session.id, destination: key }, 'UDP destination');
+    }
     return ok;
   }
 

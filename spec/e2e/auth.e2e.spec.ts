@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { echoServer, httpServer, type Fixture } from '../helpers/servers';
 import { curl, tcpConnect, readAll } from '../helpers/clients';
 import { Runtime } from '../../core/runtime';
@@ -12,6 +13,26 @@ import { silentLogger } from '../../core/logger';
 import type { Clock } from '../../core/env';
 import type { AccessRecord } from '../../operators/log/record';
 import { resetSharedAuthCache } from '../../core/auth';
+
+/** Reads exactly n bytes and leaves the rest buffered (event driven, no sleeps). */
+function readN(s: Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (c: Buffer): void => {
+      buf = Buffer.concat([buf, c]);
+      if (buf.length < n) return;
+      s.removeListener('data', onData);
+      s.removeListener('close', onClose);
+      s.pause();
+      if (buf.length > n) s.unshift(buf.subarray(n));
+      resolve(buf.subarray(0, n));
+    };
+    const onClose = (): void => reject(new Error(`closed after ${buf.length} of ${n} bytes`));
+    s.on('data', onData);
+    s.once('close', onClose);
+    s.resume();
+  });
+}
 
 /** 2024-01-08 was a Monday. */
 const at = (day: number, hour: number): number => new Date(2024, 0, 8 + day, hour, 0, 0).getTime();
@@ -80,6 +101,14 @@ describe('auth and ACL end to end', () => {
     c.end('ping');
     return got;
   }
+
+  /**
+   * Names for target rules, all on loopback: `*.example.test` must match www.example.test by
+   * name although its address is allowed, example.test itself only by address (3proxy's
+   * `*suffix` needs a longer host), far.test resolves outside the allowed CIDR.
+   */
+  const targetHosts = 'resolver: { hosts: { www.example.test: 127.0.0.1, example.test: 127.0.0.1, far.test: 127.0.0.3 } }';
+  const targetAcl = '[{ deny: { targets: ["*.example.test"] } }, { allow: { targets: [127.0.0.1/32] } }, { deny: {} }]';
 
   const tcppm = (target: string, acl: string, extra = ''): string => `
 version: 1
@@ -175,6 +204,45 @@ services:
       expect(await get('alice:wonderland')).toBe('403');
     });
 
+    it('allow/deny by source address: 127.0.0.2 refused, 127.0.0.1 served', async () => {
+      running = await start(proxy('[iponly]', '[{ deny: { sources: [127.0.0.2/32] } }, { allow: { sources: [127.0.0.0/8] } }]'), clock);
+      expect([await get(null), await get(null, '/hello', ['--interface', '127.0.0.2'])]).toEqual(['200', '403']);
+      const recs = await running.waitForRecords(2);
+      expect(recs.map((r) => [r.code, r.clientIp])).toEqual([
+        [0, '127.0.0.1'],
+        [1, '127.0.0.2'],
+      ]);
+    });
+
+    it('allow/deny by target: CIDR and a *.example.test wildcard matched by name', async () => {
+      running = await start(proxy('[iponly]', targetAcl, targetHosts), clock);
+      const code = async (host: string): Promise<string> =>
+        (await curl(['-x', `http://127.0.0.1:${running!.port('http')}`, '-o', '/dev/null', '-w', '%{http_code}', `http://${host}:${web.port}/hello`])).stdout;
+      const codes = [await code('127.0.0.1'), await code('www.example.test'), await code('example.test'), await code('far.test')];
+      expect(codes).toEqual(['200', '403', '200', '403']);
+      const recs = await running.waitForRecords(4);
+      expect(recs.map((r) => r.code)).toEqual([0, 1, 0, 1]);
+    });
+
+    it('users: { file } (3proxy users $file) authenticates from the file, not as a user named "file"', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'rx3-users-'));
+      writeFileSync(join(dir, 'passwd'), 'erin:CL:fromfile\n');
+      const yaml = `
+version: 1
+accessLog: { to: none, format: json }
+users: { file: ./passwd }
+services:
+  - { name: http, type: proxy, listen: "127.0.0.1:0", auth: [strong], acl: [{ allow: {} }] }
+`;
+      running = await start(yaml, clock, join(dir, 'auth.yaml'));
+      expect([await get('erin:fromfile'), await get('file:./passwd')]).toEqual(['200', '407']);
+      const recs = await running.waitForRecords(2);
+      expect(recs.map((r) => [r.user, r.code])).toEqual([
+        ['erin', 0],
+        ['file', 5],
+      ]);
+    });
+
     it('users from a usersFiles file (3proxy users lines)', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'rx3-users-'));
       writeFileSync(join(dir, 'passwd'), 'carol:CL:fromfile\ndave:NT:318EC8F505742D76864CE8B934FC0122\n');
@@ -237,6 +305,78 @@ services:
       ]);
     });
 
+    const socks = (acl: string, root = ''): string => `
+version: 1
+accessLog: { to: none, format: json }
+${root}
+services:
+  - name: socks
+    type: socks
+    listen: 127.0.0.1:0
+    auth: [iponly]
+    acl: ${acl}
+`;
+    /** curl through SOCKS5; `--socks5-hostname` so that names reach the proxy's ACL. */
+    const viaSocks = (host: string, extra: string[] = []): Promise<{ code: number; stdout: string }> =>
+      curl(['--socks5-hostname', `127.0.0.1:${running!.port('socks')}`, ...extra, `http://${host}:${web.port}/hello`]);
+
+    it('allow/deny by source address: 127.0.0.2 refused, 127.0.0.1 served', async () => {
+      running = await start(socks('[{ deny: { sources: [127.0.0.2/32] } }, { allow: { sources: [127.0.0.0/8] } }]'), clock);
+      const ok = await viaSocks('127.0.0.1');
+      const refused = await viaSocks('127.0.0.1', ['--interface', '127.0.0.2']);
+      expect([ok.stdout, refused.stdout, refused.code === 0]).toEqual(['hello world', '', false]);
+      const recs = await running.waitForRecords(2);
+      expect(recs.map((r) => [r.code, r.clientIp])).toEqual([
+        [0, '127.0.0.1'],
+        [1, '127.0.0.2'],
+      ]);
+    });
+
+    it('allow/deny by target: CIDR and a *.example.test wildcard matched by name', async () => {
+      running = await start(socks(targetAcl, targetHosts), clock);
+      const out: string[] = [];
+      for (const host of ['127.0.0.1', 'www.example.test', 'example.test', 'far.test']) out.push((await viaSocks(host)).stdout);
+      expect(out).toEqual(['hello world', '', 'hello world', '']);
+      const recs = await running.waitForRecords(4);
+      expect(recs.map((r) => r.code)).toEqual([0, 1, 0, 1]);
+    });
+
+    it('time window with the injected clock (weekdays 1-5, 09-18)', async () => {
+      running = await start(socks('[{ allow: { weekdays: [1-5], times: ["09:00:00-18:00:00"] } }, { deny: {} }]'), clock);
+      const out: string[] = [];
+      for (const t of [at(0, 12), at(0, 20), at(6, 12), at(4, 9)]) {
+        clock.t = t;
+        out.push((await viaSocks('127.0.0.1')).stdout);
+      }
+      expect(out).toEqual(['hello world', '', '', 'hello world']);
+      const recs = await running.waitForRecords(4);
+      expect(recs.map((r) => r.code)).toEqual([0, 1, 1, 0]);
+    });
+
+    it('an ACL refusal is SOCKS5 reply 0x02 (connection not allowed by ruleset), by address and by name', async () => {
+      running = await start(socks(targetAcl, targetHosts), clock);
+      const port = running.port('socks');
+      const reply = async (address: Buffer): Promise<number[]> => {
+        const c = await tcpConnect(port);
+        try {
+          c.write(Buffer.from([5, 1, 0]));
+          expect([...(await readN(c, 2))]).toEqual([5, 0]);
+          const dst = Buffer.alloc(2);
+          dst.writeUInt16BE(web.port);
+          c.write(Buffer.concat([Buffer.from([5, 1, 0]), address, dst]));
+          return [...(await readN(c, 2))];
+        } finally {
+          c.destroy();
+        }
+      };
+      const name = Buffer.from('www.example.test');
+      expect(await reply(Buffer.concat([Buffer.from([3, name.length]), name]))).toEqual([5, 2]);
+      expect(await reply(Buffer.from([1, 127, 0, 0, 3]))).toEqual([5, 2]);
+      // The same exchange to an allowed target succeeds, so 0x02 above is the ACL's doing.
+      expect(await reply(Buffer.from([1, 127, 0, 0, 1]))).toEqual([5, 0]);
+    });
+  });
+
   describe('redirect to another local service', () => {
     it('an HTTP proxy redirects matching requests to a second local proxy service, which logs them', async () => {
       // The back service's port is only known once it listens: start it first, then the front.
@@ -276,6 +416,5 @@ services:
         await back.rt.stop(0);
       }
     });
-  });
   });
 });

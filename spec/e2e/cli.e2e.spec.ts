@@ -1,5 +1,5 @@
 /** The command line as users run it: a real process on the built dist/cli.js. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type AddressInfo } from 'node:net';
@@ -40,6 +40,14 @@ describe('rx3proxy CLI', () => {
     const r = await runCli(['validate', file]);
     expect(r.stdout).toContain('ok');
     expect(r.code).toBe(0);
+  });
+
+  it('validate: checking a config with a log file writes no file and exits cleanly', async () => {
+    const log = join(dir, 'never-written.log');
+    const file = write('logfile.yaml', `version: 1\naccessLog: { to: "${log}" }\nservices:\n  - { name: m, type: tcppm, listen: "127.0.0.1:0", target: "127.0.0.1:80" }\n`);
+    const r = await runCli(['validate', file]);
+    expect([r.code, r.stdout.trim(), r.stderr]).toEqual([0, `${file}: ok`, '']);
+    expect(existsSync(log)).toBe(false);
   });
 
   it('validate: an ACL token that does not parse is reported with the service', async () => {

@@ -119,6 +119,77 @@ describe('Supervisor (in-process reload)', () => {
     live.destroy();
   });
 
+  /** A SOCKS5 session of `user` to the echo server, authenticated with RFC 1929 user/password. */
+  async function socksSession(port: number, user: string, password: string): Promise<Socket> {
+    const c = await tcpConnect(port);
+    let pending = Buffer.alloc(0);
+    const waiting: (() => void)[] = [];
+    const onData = (d: Buffer): void => {
+      pending = Buffer.concat([pending, d]);
+      for (const w of waiting.splice(0)) w();
+    };
+    c.on('data', onData);
+    const take = (n: number): Promise<number[]> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pending.length < n) return void waiting.push(check);
+          const out = [...pending.subarray(0, n)];
+          pending = pending.subarray(n);
+          resolve(out);
+        };
+        c.once('close', () => reject(new Error('closed during the SOCKS handshake')));
+        check();
+      });
+    c.write(Buffer.from([5, 1, 2]));
+    expect(await take(2)).toEqual([5, 2]);
+    c.write(Buffer.concat([Buffer.from([1, user.length]), Buffer.from(user), Buffer.from([password.length]), Buffer.from(password)]));
+    const [, status] = await take(2);
+    if (status !== 0) {
+      c.destroy();
+      throw new Error(`user/password refused: status ${status}`);
+    }
+    const dst = Buffer.alloc(2);
+    dst.writeUInt16BE(echo.port);
+    c.write(Buffer.concat([Buffer.from([5, 1, 0, 1, 127, 0, 0, 1]), dst]));
+    const [, reply] = await take(10);
+    if (reply !== 0) {
+      c.destroy();
+      throw new Error(`SOCKS reply ${reply}`);
+    }
+    c.removeListener('data', onData);
+    c.removeAllListeners('close');
+    return c;
+  }
+
+  const strongSocks = (users: string): string =>
+    `version: 1\naccessLog: { to: none }\n${users}\nservices:\n  - { name: s, type: socks, listen: "127.0.0.1:0", auth: [strong], acl: [ { allow: {} } ] }\n`;
+
+  it.each([
+    ['removed from users:', 'users: { alice: "CL:a", bob: "CL:b" }', 'users: { bob: "CL:b" }', null, null],
+    ['removed from the users: { file } file', 'users: { file: ./passwd }', 'users: { file: ./passwd }', 'alice:CL:a bob:CL:b\n', 'bob:CL:b\n'],
+  ])('a live strong-auth session of a user %s is cut on reload; another user keeps going', async (_n, before, after, fileBefore, fileAfter) => {
+    const passwd = join(dir, 'passwd');
+    if (fileBefore !== null) writeFileSync(passwd, fileBefore);
+    writeFileSync(cfgFile, strongSocks(before));
+    sup = new Supervisor(cfgFile, { logger: silentLogger() });
+    await sup.start();
+    const port = sup.runtime.ports()['s']!;
+    const alice = await socksSession(port, 'alice', 'a');
+    const bob = await socksSession(port, 'bob', 'b');
+    expect([await echoOnce(alice, 'a1'), await echoOnce(bob, 'b1')]).toEqual(['a1', 'b1']);
+    // tcpConnect is half-open capable: the proxy's FIN shows as 'end', not 'close'.
+    const aliceGone = new Promise<true>((resolve) => alice.once('end', () => resolve(true)));
+    if (fileAfter !== null) writeFileSync(passwd, fileAfter);
+    writeFileSync(cfgFile, strongSocks(after));
+    expect((await sup.reload()).ok).toBe(true);
+    expect(await aliceGone).toBe(true);
+    expect(await echoOnce(bob, 'b2')).toBe('b2');
+    // New logins see the new table too; like 3proxy, the auth failure comes as the CONNECT reply 0x02.
+    await expect(socksSession(port, 'alice', 'a')).rejects.toThrow('SOCKS reply 2');
+    alice.destroy();
+    bob.destroy();
+  });
+
   it('leaks no file descriptor or timer over 100 reloads', async () => {
     writeFileSync(cfgFile, config(echo.port, ['a']));
     sup = new Supervisor(cfgFile, { logger: silentLogger() });

@@ -166,6 +166,64 @@ describe('socks service, raw RFC 1928 exchanges', () => {
     expect(rec).toMatchObject({ operation: 'UDPASSOC', code: 0, bytesOut: 0 });
     info.mockRestore();
   });
+
+  /** A UDP echo on 127.0.0.1 (answers each datagram with its own bytes). */
+  async function udpEcho(): Promise<{ port: number; close: () => void }> {
+    const u = createSocket('udp4');
+    u.on('message', (m, r) => u.send(m, r.port, r.address));
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+    return { port: u.address().port, close: () => u.close() };
+  }
+
+  it.each([
+    [0, 'forwards', false],
+    [1, 'forwards', true],
+    [2, 'drops', false],
+    [3, 'drops', false],
+  ])('UDP ASSOCIATE -U%s: a second destination the ACL denies: %s it, logs it as new: %s', async (recheck, outcome, logsNew) => {
+    const [a, b] = [await udpEcho(), await udpEcho()];
+    proxy = await startProxy(
+      config(`    auth: [iponly]\n    options: { udpRecheck: ${recheck} }\n    acl:\n      - allow: { ports: [${a.port}] }\n      - deny: {}\n`),
+    );
+    const info = jest.spyOn(proxy.rt.env.logger, 'info');
+    const denied = new Promise<void>((resolve) => {
+      info.mockImplementation(((obj: unknown) => {
+        if ((obj as { code?: string }).code === 'PRX_ERR_ACL_DENIED') resolve();
+      }));
+    });
+    const c = await greet();
+    c.write(Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+    const relay = (await readN(c, 10)).readUInt16BE(8);
+    const u = createSocket('udp4');
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+    const replies: number[] = [];
+    const reply = (): Promise<void> => new Promise((r) => u.once('message', (m: Buffer) => (replies.push(m.readUInt16BE(8)), r())));
+    const send = (port: number): void => {
+      const header = Buffer.from([0, 0, 0, 1, 127, 0, 0, 1, port >> 8, port & 255]);
+      u.send(Buffer.concat([header, Buffer.from('ping')]), relay, '127.0.0.1');
+    };
+    const first = reply();
+    send(a.port);
+    await first;
+    if (outcome === 'forwards') {
+      const second = reply();
+      send(b.port);
+      await second;
+      expect(replies).toEqual([a.port, b.port]);
+    } else {
+      send(b.port);
+      await denied;
+      expect(replies).toEqual([a.port]);
+    }
+    const newDestination = info.mock.calls.filter(([, msg]) => msg === 'UDP destination');
+    expect(newDestination.length).toBe(logsNew ? 1 : 0);
+    info.mockRestore();
+    u.close();
+    c.end();
+    await proxy.waitForRecords(1);
+    a.close();
+    b.close();
+  });
 });
 
 describe('auto service', () => {
