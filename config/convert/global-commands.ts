@@ -28,6 +28,8 @@ function userEntry(st: ConvertState, entry: string): void {
     }
     secret = `${type}:${rest.slice(3)}`;
   }
+  // `users: { file: PATH }` is the YAML form of a users file, so the map cannot hold this name.
+  if (name === 'file') st.fail('a user named "file" cannot be written in YAML users: ({ file: PATH } names a users file); put this user in a users file listed under usersFiles:');
   st.users.set(name, st.sourced(secret));
 }
 

@@ -13,7 +13,7 @@ import { tap, type Observable } from 'rxjs';
 import { defineOperator, type StepFunction } from '../../core/operator';
 import type { Session } from '../../core/session';
 import type { AccessLogSpec } from '../../core/env';
-import { proxyError } from '../../core/errors';
+import { proxyError, type ProxyError } from '../../core/errors';
 import { SYSLOG_TARGET_MESSAGE } from './writer';
 
 export interface LogOptions {
@@ -52,6 +52,19 @@ export const log = defineOperator<LogOptions>({
       if (!s.nolog) sink.write(s);
     };
     const step = (source: Observable<Session>): Observable<Session> => source.pipe(tap(record));
-    return Object.assign(step, { onFailure: record });
+    const logger = env.logger.child({ service: ctx.service.name });
+    // The access record is the refusal's log entry; the diagnostics log says it too, at info for
+    // what clients and upstreams cause (a denied user is not an operator problem), warn for
+    // config mistakes, error for our own faults.
+    const onFailure = (s: Session, error: ProxyError): void => {
+      record(s);
+      const level = error.blame === 'internal' ? 'error' : error.blame === 'config' ? 'warn' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
+      logger[level](
+        { code: error.code, legacyCode: error.legacyCode, session: s.id, client: `${s.connection.clientAddress}:${s.connection.clientPort}`, user: s.user, target: `${s.request.host}:${s.request.port}` },
+        error.message,
+      );
+    };
+    return Object.assign(step, { onFailure });
   },
 });

@@ -9,6 +9,7 @@ describe('refusals (3proxy wording + FILE:LINE)', () => {
     ['an unknown command', 'proxi -p3128', "Unknown command: 'proxi'"],
     ['too few arguments (3proxy says Unknown command)', 'nserver', "Unknown command: 'nserver' (0 argument(s) do not fit this command)"],
     ['too many arguments', 'flush all', "Unknown command: 'flush' (1 argument(s) do not fit this command)"],
+    ['a user named "file" (the YAML users: map reserves it)', 'users file:CL:x', 'a user named "file" cannot be written in YAML users: ({ file: PATH } names a users file); put this user in a users file listed under usersFiles:'],
     ['a password entry without "users"', 'bob:CL:pw', "Unknown command: 'bob:CL:pw' (a password entry needs \"users\" in front of it)"],
     ['a parent with weight 0', 'allow *\nparent 0 http 10.0.0.1 3128', 'Chaining error: bad chain weight 0'],
     ['a parent with weight over 1000', 'allow *\nparent 1001 http 10.0.0.1 3128', 'Chaining error: bad chain weight 1001'],

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import { startCli, type Running } from '../helpers/cli';
 import { echoServer, type Fixture } from '../helpers/servers';
-import { tcpConnect, readAll } from '../helpers/clients';
+import { tcpConnect, readAll, curl } from '../helpers/clients';
+import { httpServer } from '../helpers/servers';
+import type { ServerResponse } from 'node:http';
 
 const dir = mkdtempSync(join(tmpdir(), 'rx3proxy-reload-e2e-'));
 let seq = 0;
@@ -152,6 +154,51 @@ describe('rx3proxy live reload (real process)', () => {
     c2.destroy();
     one.close();
     two.close();
+  });
+
+  it('a curl download through the HTTP proxy continues across three reloads', async () => {
+    // The origin sends one part per reload: bytes flow before, between and after the reloads.
+    let res: ServerResponse | null = null;
+    let requested: () => void = () => undefined;
+    const gotRequest = new Promise<void>((r) => (requested = r));
+    const origin = await httpServer((_req, r) => {
+      r.writeHead(200, { 'content-type': 'text/plain' });
+      r.write('part0;');
+      res = r;
+      requested();
+    });
+    const run = await start(`version: 1\nservices:\n  - { name: web, type: proxy, listen: "127.0.0.1:0" }\n`);
+    const download = curl(['-x', `http://127.0.0.1:${ports()['web']!}`, `http://127.0.0.1:${origin.port}/stream`]);
+    await gotRequest;
+    for (let i = 1; i <= 3; i++) {
+      await reloaded(run, i);
+      res!.write(`part${i};`);
+    }
+    res!.end('done');
+    const r = await download;
+    expect([r.code, r.stdout]).toEqual([0, 'part0;part1;part2;part3;done']);
+    await origin.close();
+  });
+
+  it('a change of a monitored users file lets a new user in within a second', async () => {
+    const users = join(dir, `users${seq + 1}.txt`);
+    writeFileSync(users, 'alice:CL:wonderland\n');
+    const web = await httpServer();
+    const run = await start(
+      `version: 1\nmonitor: [ "${users}" ]\nusers: { file: "${users}" }\nservices:\n  - { name: web, type: proxy, listen: "127.0.0.1:0", auth: [strong] }\n`,
+    );
+    const via = ['-x', `http://127.0.0.1:${ports()['web']!}`, '-o', '/dev/null', '-w', '%{http_code}'];
+    const url = `http://127.0.0.1:${web.port}/hello`;
+    expect((await curl([...via, '-U', 'bob:builder', url])).stdout).toBe('407');
+    const t0 = Date.now();
+    writeFileSync(users, 'alice:CL:wonderland\nbob:CL:builder\n');
+    await run.waitFor(/configuration reloaded/, 5000);
+    expect((await curl([...via, '-U', 'bob:builder', url])).stdout).toBe('200');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // alice is still in, and a wrong password is still refused.
+    expect((await curl([...via, '-U', 'alice:wonderland', url])).stdout).toBe('200');
+    expect((await curl([...via, '-U', 'bob:wrong', url])).stdout).toBe('407');
+    await web.close();
   });
 
   it('writes the pidfile once listening and removes it on exit', async () => {

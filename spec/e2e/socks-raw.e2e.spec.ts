@@ -86,6 +86,26 @@ describe('socks service, raw RFC 1928 exchanges', () => {
     expect(rec).toMatchObject({ operation: 'BIND', code: 0, bytesIn: 9, bytesOut: 11 });
   });
 
+  it('SOCKS4 BIND: two 8-byte replies (listening port, then the peer), then relays both ways', async () => {
+    proxy = await startProxy(config());
+    const c = await tcpConnect(proxy.ports['socks']!);
+    c.write(Buffer.from([4, 2, 0, 0, 127, 0, 0, 1, 0]));
+    const first = await readN(c, 8);
+    expect([first[0], first[1]]).toEqual([0, 90]);
+    const peer = await tcpConnect(first.readUInt16BE(2));
+    const second = await readN(c, 8);
+    expect([second[0], second[1]]).toEqual([0, 90]);
+    expect([...second.subarray(4, 8)]).toEqual([127, 0, 0, 1]);
+    peer.write('up');
+    expect((await readN(c, 2)).toString()).toBe('up');
+    c.write('down');
+    expect((await readN(peer, 4)).toString()).toBe('down');
+    c.end();
+    peer.end();
+    const [rec] = await proxy.waitForRecords(1);
+    expect(rec).toMatchObject({ operation: 'BIND', code: 0 });
+  });
+
   it('BIND: a peer other than the expected host gets 470 and reply 0x02', async () => {
     proxy = await startProxy(config());
     const c = await greet();
@@ -165,6 +185,52 @@ describe('socks service, raw RFC 1928 exchanges', () => {
     const [rec] = await proxy.waitForRecords(1);
     expect(rec).toMatchObject({ operation: 'UDPASSOC', code: 0, bytesOut: 0 });
     info.mockRestore();
+  });
+
+  it('natAddress (-Ne) and udpNatAddress (-Ni) are the addresses in CONNECT and UDP ASSOCIATE replies', async () => {
+    proxy = await startProxy(config('    options: { natAddress: 203.0.113.7, udpNatAddress: 198.51.100.9 }\n'));
+    const c = await greet();
+    c.write(Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, echo.port >> 8, echo.port & 255]));
+    expect([...(await readN(c, 10)).subarray(0, 8)]).toEqual([5, 0, 0, 1, 203, 0, 113, 7]);
+    c.write('nat');
+    expect((await readN(c, 3)).toString()).toBe('nat');
+    c.end();
+    const u = await greet();
+    u.write(Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+    expect([...(await readN(u, 10)).subarray(0, 8)]).toEqual([5, 0, 0, 1, 198, 51, 100, 9]);
+    u.end();
+    await proxy.waitForRecords(2);
+  });
+
+  it('UDP ASSOCIATE: a fragmented datagram (FRAG != 0) is dropped and logged; the next one is relayed', async () => {
+    const target = await udpEcho();
+    proxy = await startProxy(config());
+    const info = jest.spyOn(proxy.rt.env.logger, 'info');
+    const dropped = new Promise<unknown>((resolve) => {
+      info.mockImplementation(((obj: unknown) => {
+        if ((obj as { code?: string }).code === 'PRX_ERR_SOCKS_UDP_FRAGMENT') resolve(obj);
+      }));
+    });
+    const c = await greet();
+    c.write(Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+    const relay = (await readN(c, 10)).readUInt16BE(8);
+    const u = createSocket('udp4');
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+    const datagram = (frag: number, text: string): Buffer =>
+      Buffer.concat([Buffer.from([0, 0, frag, 1, 127, 0, 0, 1, target.port >> 8, target.port & 255]), Buffer.from(text)]);
+    const replies: string[] = [];
+    u.on('message', (m: Buffer) => replies.push(m.subarray(10).toString()));
+    const answered = new Promise<void>((r) => u.once('message', () => r()));
+    u.send(datagram(1, 'fragment'), relay, '127.0.0.1');
+    expect(await dropped).toMatchObject({ code: 'PRX_ERR_SOCKS_UDP_FRAGMENT', legacyCode: 442 });
+    u.send(datagram(0, 'whole'), relay, '127.0.0.1');
+    await answered;
+    expect(replies).toEqual(['whole']);
+    info.mockRestore();
+    u.close();
+    c.end();
+    await proxy.waitForRecords(1);
+    target.close();
   });
 
   /** A UDP echo on 127.0.0.1 (answers each datagram with its own bytes). */
