@@ -135,12 +135,17 @@ export function monitor(st: ConvertState, args: readonly string[]): void {
   st.push('monitor', args[1] ?? '');
 }
 
-/** `plugin LIB ENTRY args...`. TLS and PCRE are built in; other libraries are native code. */
+/**
+ * `plugin LIB ENTRY args...`. 3proxy's TLS and PCRE plugins are not JavaScript plugins: the TLS
+ * listener is built in (`tls:`), while the PCRE commands they enable are reported where they
+ * appear. Other libraries are native code.
+ */
 export function plugin(st: ConvertState, args: readonly string[]): void {
   const lib = args[1] ?? '';
   const entry = args[2] ?? '';
   if (entry === 'ssl_plugin' || entry === 'pcre_plugin') {
-    st.warn('PRXWRN004', `plugin ${entry}: built in, nothing to load`);
+    const what = entry === 'ssl_plugin' ? 'the tls: listener block is built in; ssl_* commands are reported where they appear' : 'its pcre commands have no rx3proxy translation yet and are reported where they appear';
+    st.warn('PRXWRN004', `plugin ${entry}: nothing to load (${what})`);
     return;
   }
   st.plugins.push(lib);
