@@ -53,7 +53,7 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
   };
   let sup: Supervisor;
   try {
-    sup = new Supervisor(path, { onApplied: writePorts });
+    sup = await Supervisor.load(path, { onApplied: writePorts });
   } catch (err) {
     return printProblems(err);
   }

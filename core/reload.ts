@@ -3,7 +3,7 @@
  * or on a change of a `monitor:`ed file).
  *
  *   reload() -> [serialized; requests made meanwhile coalesce into ONE follow-up reload]
- *            -> Runtime.fromFile (parse + validate + compile; nothing listens yet)
+ *            -> Runtime.loadFile (parse, load plugins, validate, compile; nothing listens yet)
  *               -- any problem: log every FILE:LINE:COL, keep the running config
  *            -> bind the ADDED services (all or nothing; failure keeps the running config)
  *            -> swap (synchronous): kept services adopt their old listening socket,
@@ -53,12 +53,21 @@ export class Supervisor {
   /** Applied reloads so far (tests and admin pages). */
   generation = 0;
 
-  /** Loads and compiles `file`; throws PRX_ERR_CONFIG_INVALID like Runtime.fromFile. */
+  /**
+   * Loads and compiles `file`; throws PRX_ERR_CONFIG_INVALID like Runtime.fromFile. Plugins
+   * must set up synchronously here: Supervisor.load takes asynchronous ones (and their timeouts).
+   */
   constructor(
     readonly file: string,
     private readonly opts: SupervisorOptions = {},
+    first?: Runtime,
   ) {
-    this.rt = Runtime.fromFile(file, opts);
+    this.rt = first ?? Runtime.fromFile(file, opts);
+  }
+
+  /** Like the constructor, with the config's plugins loaded as Runtime.loadFile does (setup timeouts apply). */
+  static async load(file: string, opts: SupervisorOptions = {}): Promise<Supervisor> {
+    return new Supervisor(file, opts, await Runtime.loadFile(file, opts));
   }
 
   /** The Runtime serving new connections. */
@@ -108,7 +117,7 @@ export class Supervisor {
     let next: Runtime;
     try {
       // The first logger is kept: re-opening log destinations on every reload would leak fds.
-      next = Runtime.fromFile(this.file, { ...this.opts, logger: this.logger });
+      next = await Runtime.loadFile(this.file, { ...this.opts, logger: this.logger });
     } catch (err) {
       const e = toProxyError(err);
       return fail(e.errors.length > 0 ? e.errors.map(formatProblem) : [`${this.file}:1:1: /: ${e.message}`]);

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli';
+import { runCli, startCli } from '../helpers/cli';
 
 const KIT = join(__dirname, '..', 'fixtures', 'plugins', 'kit.js');
 const THROWS = join(__dirname, '..', 'fixtures', 'plugins', 'throws.js');
@@ -59,5 +60,38 @@ services:
     expect(schema.$defs['operator.kit.mark']).toBeDefined();
     const plain = JSON.parse((await cli(['schema'])).out) as { properties: Record<string, unknown> };
     expect(plain.properties['kitSettings']).toBeUndefined();
+  });
+});
+
+describe('rx3proxy run with plugins (real process)', () => {
+  const ASYNC = join(__dirname, '..', 'fixtures', 'plugins', 'async-setup.js');
+  const HANGS = join(__dirname, '..', 'fixtures', 'plugins', 'hangs.js');
+
+  it('runs a plugin whose setup is asynchronous, and reloads it', async () => {
+    const file = configFile(`plugins: [{ module: ${ASYNC} }]
+services:
+  - { name: m, type: tcppm, listen: 127.0.0.1:0, target: 127.0.0.1:1, pipeline: [{ readRequest: { protocol: fixed } }, { slowpoke.tag: {} }, { connect: {} }, { mapSockets: {} }, { log: {} }] }
+`);
+    const p = startCli([file]);
+    try {
+      await p.waitFor(/rx3proxy running/);
+      p.child.kill('SIGHUP');
+      // A reload loads the plugin again into fresh registries: no duplicate-name error.
+      await p.waitFor(/configuration reloaded/);
+    } finally {
+      p.child.kill('SIGTERM');
+      expect(await p.exited()).toBe(0);
+    }
+  });
+
+  it('a plugin whose setup never settles stops startup after its timeout, naming it', async () => {
+    const file = configFile(`plugins: [{ module: ${HANGS}, timeout: 300ms }]
+services:
+  - { name: m, type: tcppm, listen: 127.0.0.1:0, target: 127.0.0.1:1 }
+`);
+    const r = await runCli([file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/sleeper|hangs\.js/);
+    expect(r.stdout + r.stderr).toMatch(/did not finish within 300 ms/);
   });
 });
