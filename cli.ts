@@ -303,8 +303,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('hash')
     .description('print a users: hash for a password read from stdin (3proxy_crypt)')
     .option('--type <type>', 'cr | md5 | nt | bcrypt | sha256 | sha512', 'cr')
-    .action((opts: { type: string }) => {
-      code = hashCommand(opts.type);
+    .option('--salt <salt>', 'salt to use instead of a random one (3proxy_crypt SALT PASSWORD)')
+    .action((opts: { type: string; salt?: string }) => {
+      code = hashCommand(opts.type, opts.salt);
     });
   program
     .command('schema')
@@ -329,13 +330,18 @@ export async function main(argv: readonly string[]): Promise<number> {
 const HASH_TYPES: readonly HashType[] = ['cr', 'md5', 'nt', 'bcrypt', 'sha256', 'sha512'];
 
 /** `rx3proxy hash`: the password is the first line of stdin (a trailing newline is not part of it). */
-function hashCommand(type: string): number {
+function hashCommand(type: string, salt: string | undefined): number {
   if (!(HASH_TYPES as readonly string[]).includes(type)) {
     process.stderr.write(`rx3proxy: unknown hash type "${type}" (${HASH_TYPES.join(', ')})\n`);
     return EXIT_USAGE;
   }
   const password = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
-  process.stdout.write(hashPassword(type as HashType, password) + '\n');
+  try {
+    process.stdout.write(hashPassword(type as HashType, password, salt) + '\n');
+  } catch (err) {
+    process.stderr.write(`rx3proxy: ${toProxyError(err).message}\n`);
+    return EXIT_USAGE;
+  }
   return EXIT_OK;
 }
 

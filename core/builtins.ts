@@ -8,6 +8,8 @@ import type { OperatorDef } from './operator';
 import type { AuthMethodDef, ServiceTemplate } from './env';
 import { builtinOperators } from '../operators';
 import { builtinTemplates } from '../services';
+// Registers the `admin` protocol reader as a side effect, like readRequest's own readers.
+import { admin } from '../operators/admin';
 
 export interface Registries {
   readonly operators: Registry<OperatorDef<never>>;
@@ -18,6 +20,7 @@ export interface Registries {
 export function builtinRegistries(): Registries {
   const operators = new Registry<OperatorDef<never>>('operator');
   for (const op of builtinOperators) operators.register(op.name, op);
+  operators.register(admin.name, admin);
   const templates = new Registry<ServiceTemplate>('service type');
   for (const t of builtinTemplates()) templates.register(t.type, t);
   return { operators, authMethods: new Registry<AuthMethodDef>('auth method'), templates };

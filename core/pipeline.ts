@@ -12,10 +12,10 @@
  * Requests run one at a time per connection (concatMap): the next request is not processed
  * before the previous one has finished, which is what keep-alive parsers rely on.
  */
-import { EMPTY, type Observable, type OperatorFunction, catchError, concatMap, defer, finalize, from, of, throwError } from 'rxjs';
+import { EMPTY, type Observable, type OperatorFunction, catchError, concatMap, finalize, from, of, throwError } from 'rxjs';
 import type { Session } from './session';
 import type { Env } from './env';
-import type { OperatorContext, OperatorDef, StepFunction } from './operator';
+import { fuseSessionSteps, sessionStepFn, type OperatorContext, type OperatorDef, type SessionStepFn, type StepFunction } from './operator';
 import { proxyError, toProxyError, type ProxyError } from './errors';
 
 export type StepSpec = Readonly<Record<string, unknown>>;
@@ -62,16 +62,50 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
   const misplaced = rest.find((b) => b.def.kind === 'source');
   if (misplaced !== undefined) throw proxyError('PRX_ERR_PIPELINE_SHAPE', `"${misplaced.def.name}" can only be the first step`);
 
-  const perRequest = rest.map((b) => b.op);
+  const perRequest = fuseAdjacentSteps(rest.map((b) => b.op));
   const failureHooks = rest.flatMap((b) => (b.op.onFailure === undefined ? [] : [b.op.onFailure]));
-  const runRequest = (req: Session): Observable<Session> =>
-    defer(() => perRequest.reduce<Observable<Session>>((acc, op) => acc.pipe(op), failIfErrored(req))).pipe(
+  // concatMap subscribes to what runRequest returns at once, so the chain is assembled here
+  // (no defer); an operator that throws while assembling fails the request like one that errors.
+  const runRequest = (req: Session): Observable<Session> => {
+    let chain: Observable<Session>;
+    try {
+      chain = failIfErrored(req);
+      for (const op of perRequest) chain = op(chain);
+    } catch (err) {
+      chain = throwError(() => err);
+    }
+    return chain.pipe(
       catchError((err: unknown) => answerFailure(req, err, failureHooks)),
       finalize(() => req.close()),
     );
+  };
 
   const run: OperatorFunction<Session, Session> = (source) => source.pipe(first.op, concatMap(runRequest));
   return { run, steps: names };
+}
+
+/**
+ * Runs of adjacent sessionStep operators become one operator each (fuseSessionSteps): same
+ * steps, same order, fewer Observables and subscribers per request. Other operators (concatMap
+ * relays, tap, plugins' own operators) stay where they are.
+ */
+function fuseAdjacentSteps(ops: readonly StepFunction[]): OperatorFunction<Session, Session>[] {
+  const out: OperatorFunction<Session, Session>[] = [];
+  let run: { op: StepFunction; fn: SessionStepFn }[] = [];
+  const flush = (): void => {
+    if (run.length === 1) out.push(run[0]!.op);
+    else if (run.length > 1) out.push(fuseSessionSteps(run.map((r) => r.fn)));
+    run = [];
+  };
+  for (const op of ops) {
+    const fn = sessionStepFn(op);
+    if (fn === undefined) {
+      flush();
+      out.push(op);
+    } else run.push({ op, fn });
+  }
+  flush();
+  return out;
 }
 
 /**

@@ -22,6 +22,7 @@ import type { ServiceRuntime } from './service';
 import { formatProblem, toProxyError } from './errors';
 import { parseDuration } from '../config/units';
 import { reauthorize } from './reload-reauth';
+import { RELOAD_CONTROL_SYMBOL } from './introspect';
 
 /** Debounce for `monitor:` file events (editors write a file in several steps). */
 export const MONITOR_DEBOUNCE_MS = 300;
@@ -63,6 +64,7 @@ export class Supervisor {
     first?: Runtime,
   ) {
     this.rt = first ?? Runtime.fromFile(file, opts);
+    this.rt.env.symbols.set(RELOAD_CONTROL_SYMBOL, this);
   }
 
   /** Like the constructor, with the config's plugins loaded as Runtime.loadFile does (setup timeouts apply). */
@@ -155,6 +157,8 @@ export class Supervisor {
     const oldJobs = old.retireJobs();
     next.scheduler.start();
     for (const [n, o] of pairs) n.adoptListener(o);
+    // The admin service of the new runtime reloads through this supervisor, too.
+    next.env.symbols.set(RELOAD_CONTROL_SYMBOL, this);
     this.rt = next;
     this.generation++;
     const keptOld = new Set(pairs.values());

@@ -31,9 +31,10 @@ import { packageRoot } from './paths';
 import { dirname, join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { UserTable, usersSection } from './users';
-import { Limits, LIMITS_SYMBOL } from './limits';
+import { Limits, LIMITS_SYMBOL, GLOBAL_SLOTS_SYMBOL } from './limits';
 import { Scheduler, type Timers } from './scheduler';
 import { rotationOf } from '../operators/log/writer';
+import { RUNTIME_SYMBOL } from './introspect';
 
 export const DEFAULT_CONFIG_PATH = (): string => join(packageRoot(), 'config', 'default.yaml');
 
@@ -157,13 +158,18 @@ export class Runtime {
       symbols: plugins.symbols,
     };
     // Shared by every service, as 3proxy's limit lists are global.
-    env.symbols.set(LIMITS_SYMBOL, new Limits(cfg, loaded.file, clock));
+    const limits = new Limits(cfg, loaded.file, clock);
+    env.symbols.set(LIMITS_SYMBOL, limits);
+    // Root `maxconn`: one slot count across every service (ServiceRuntime.accept takes a slot).
+    env.symbols.set(GLOBAL_SLOTS_SYMBOL, limits.slots);
     env.symbols.set('connect.chain', new ParentChain(env));
     plugins.attach(env, accessLogs.listeners);
     const scheduler = new Scheduler(clock, logger, opts.timers);
     plugins.scheduleOn(scheduler);
     if (rotation !== undefined) scheduler.add({ owner: 'accessLog', every: rotation.every, run: () => accessLogs.rotateAll() });
     const rt = new Runtime(loaded, env, accessLogs, plugins, scheduler);
+    // The admin service reads live sessions and counters from here (core/introspect.ts).
+    env.symbols.set(RUNTIME_SYMBOL, rt);
     const problems: ConfigProblem[] = [];
     const services = (cfg['services'] ?? []) as ServiceConfig[];
     services.forEach((s, i) => {

@@ -19,6 +19,7 @@ import { parseListen, type ListenAddress } from '../config/listen';
 import { parseDuration } from '../config/units';
 import { readProxyHeader } from './net/proxy-protocol';
 import { TlsHandshakeError, acceptTls, tlsMaterialFor, type TlsListenerConfig, type TlsMaterial } from './tls';
+import { GLOBAL_SLOTS_SYMBOL, type ConnectionSlots } from './limits/slots';
 
 export interface ServiceConfig {
   readonly name: string;
@@ -71,6 +72,8 @@ export class ServiceRuntime {
   readonly info: ServiceInfo;
   readonly logger: Logger;
   readonly live = new Set<LiveConnection>();
+  /** Sockets accepted since this service started listening (the admin's metrics read it). */
+  accepted = 0;
   readonly listenAddress: ListenAddress;
   private readonly pipeline: CompiledPipeline;
   private readonly maxconn: number;
@@ -153,19 +156,26 @@ export class ServiceRuntime {
   private accept(socket: Socket): void {
     // Every socket gets an error listener at once: an unhandled 'error' would crash the process.
     socket.on('error', noop);
+    this.accepted++;
     if (this.stopping) {
       socket.destroy();
       return;
     }
-    if (this.live.size >= this.maxconn) {
+    // Root `maxconn` (process-wide) after the service's own: a slot is taken only when both allow.
+    const slots = this.globalSlots();
+    const serviceFull = this.live.size >= this.maxconn || this.waiting.length > 0;
+    if (serviceFull || (slots !== undefined && !slots.tryAcquire())) {
+      const scope = this.live.size >= this.maxconn || slots === undefined ? 'service' : 'global';
+      const maxconn = scope === 'service' ? this.maxconn : slots!.max;
       // 3proxy stops accepting at maxconn: clients wait in the backlog. We hold them (bounded).
       if (this.waiting.length >= this.maxWaiting) {
-        this.logger.warn({ maxconn: this.maxconn }, 'too many connected clients, connection dropped');
+        this.logger.warn({ maxconn, scope }, 'too many connected clients, connection dropped');
         socket.destroy();
         return;
       }
-      if (!this.warnedFull) this.logger.warn({ maxconn: this.maxconn }, 'too many connected clients, waiting');
+      if (!this.warnedFull) this.logger.warn({ maxconn, scope }, scope === 'global' ? 'too many connected clients (global maxconn), waiting' : 'too many connected clients, waiting');
       this.warnedFull = true;
+      if (!serviceFull) slots!.wait(this.serveWaiting);
       this.waiting.push(socket);
       socket.once('close', () => {
         const i = this.waiting.indexOf(socket);
@@ -258,15 +268,39 @@ export class ServiceRuntime {
     this.logger[level]({ err: error, code: error.code, client: `${connection.clientAddress}:${connection.clientPort}` }, 'connection ended with error');
   }
 
-  /** A slot freed: serve the oldest waiting client. */
+  /** A connection ended: its global slot is free again; serve the oldest waiting client, then other services'. */
   private next(): void {
+    const slots = this.globalSlots();
+    slots?.release();
+    this.serveWaiting();
+    slots?.wake();
+  }
+
+  private globalSlots(): ConnectionSlots | undefined {
+    return this.env.symbols.get(GLOBAL_SLOTS_SYMBOL) as ConnectionSlots | undefined;
+  }
+
+  /** Runs waiting clients while both this service's maxconn and the global one allow. */
+  private readonly serveWaiting = (): void => {
     if (this.live.size >= this.maxconn) return;
     this.warnedFull = false;
+    const slots = this.globalSlots();
     while (this.waiting.length > 0 && this.live.size < this.maxconn) {
-      const socket = this.waiting.shift()!;
-      if (!socket.destroyed) this.run(socket);
+      const socket = this.waiting[0]!;
+      if (socket.destroyed) {
+        this.waiting.shift();
+        continue;
+      }
+      if (slots !== undefined && !slots.tryAcquire()) {
+        this.warnedFull = true;
+        slots.wait(this.serveWaiting);
+        return;
+      }
+      this.waiting.shift();
+      this.run(socket);
     }
-  }
+    slots?.unwait(this.serveWaiting);
+  };
 
   /** Stops accepting (the port is released at once). Live connections keep running. */
   async stopListening(): Promise<void> {

@@ -142,9 +142,10 @@ export class Session {
   readonly state: Map<string, unknown>;
   /** Created on first use: most sessions of a port mapper never need one. */
   private controller: AbortController | null;
-  /** Called once when the session's pipeline has finished (keep-alive parsers wait on it). */
-  readonly finished: Promise<void>;
+  /** `finished`, made on first use (a SOCKS connection's sessions never need one). */
+  private finishedPromise: Promise<void> | null;
   private resolveFinished: () => void;
+  private ended: boolean;
 
   constructor(connection: Connection, service: ServiceInfo, request: RequestInfo, responder: Responder = NO_RESPONDER) {
     this.id = nextSessionId++;
@@ -174,10 +175,21 @@ export class Session {
     this.limits = null;
     this.state = new Map();
     this.controller = null;
+    this.finishedPromise = null;
     this.resolveFinished = noop;
-    this.finished = new Promise<void>((resolve) => {
-      this.resolveFinished = resolve;
-    });
+    this.ended = false;
+  }
+
+  /** Resolves once when the session's pipeline has finished (keep-alive parsers wait on it). */
+  get finished(): Promise<void> {
+    if (this.finishedPromise === null) {
+      this.finishedPromise = this.ended
+        ? RESOLVED
+        : new Promise<void>((resolve) => {
+            this.resolveFinished = resolve;
+          });
+    }
+    return this.finishedPromise;
   }
 
   /** True once close() ran. */
@@ -198,11 +210,13 @@ export class Session {
     if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort(SESSION_CLOSED);
     else if (this.controller === null) this.controller = CLOSED_CONTROLLER;
     if (this.target !== null && !this.target.destroyed) this.target.destroy();
+    this.ended = true;
     this.resolveFinished();
   }
 }
 
 function noop(): void {}
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** The reason sessions are aborted with (cheap: no DOMException, no stack). */
 const SESSION_CLOSED = Object.freeze({ name: 'AbortError', message: 'session closed' });

@@ -82,6 +82,11 @@ export const commonSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Parent port; 0 keeps the requested port.' },
         user: { type: 'string', description: 'User name for the parent; "*" passes the client\'s own credentials on.' },
         password: { type: 'string', description: 'Password for the parent.' },
+        proxyProtocol: {
+          type: 'integer',
+          enum: [1, 2],
+          description: 'PROXY protocol version to send: on an `ha` entry the header to the next hop is v1 (default) or v2 (binary); on a `tcp` entry a header of this version is sent to that host first.',
+        },
       },
     },
     aclRule: {

@@ -101,10 +101,11 @@ export const sections: Record<string, Record<string, unknown>> = {
       report: {
         type: 'object',
         additionalProperties: false,
-        description: 'Periodic text reports.',
+        description: 'Periodic text reports (3proxy counter FILE D|W|M|H REPORTNAME): one file per ended period, a line `NNNNN BYTES #comment` per numbered counter with the bytes it counted in that period.',
+        required: ['every', 'file'],
         properties: {
-          every: { type: 'string', enum: everyEnum, description: 'Report period.' },
-          file: { type: 'string', description: 'Report file name (% date escapes allowed).' },
+          every: { type: 'string', enum: everyEnum, description: 'Report period (never: no reports).' },
+          file: { type: 'string', description: 'Report file name, relative to the config file: % date escapes (%Y-%m-%d) expanded with the start of the period reported, else a period suffix is appended (NAME.2026.12.01 for daily).' },
         },
       },
       rules: {
@@ -160,8 +161,12 @@ export const sections: Record<string, Record<string, unknown>> = {
   logDump: {
     type: 'object',
     additionalProperties: false,
-    description: 'Interim log records for long sessions (3proxy logdump).',
-    properties: { in: ref('size'), out: ref('size') },
+    description: 'Interim access records for long sessions (3proxy logdump IN OUT): one each time a session has carried another `in` bytes from the server or `out` bytes to it, with the bytes so far.',
+    properties: {
+      in: desc('Bytes from the server between interim records (0 or unset: no threshold).', ref('size')),
+      out: desc('Bytes to the server between interim records (0 or unset: no threshold).', ref('size')),
+      interval: desc('How often a session\'s byte counts are checked (default 1s).', ref('duration')),
+    },
   },
   radius: {
     type: 'object',
@@ -205,7 +210,7 @@ export const sections: Record<string, Record<string, unknown>> = {
   monitor: { type: 'array', items: { type: 'string' }, description: 'Files whose change triggers a reload.' },
   configPath: { type: 'string', description: 'Config file re-read on reload (3proxy config).' },
   shutdownTimeout: desc('How long live sessions may finish on SIGTERM before they are cut (default 10s).', ref('duration')),
-  maxconn: { type: 'integer', minimum: 1, description: 'Global cap on concurrent client connections across services.' },
+  maxconn: { type: 'integer', minimum: 1, description: 'Global cap on concurrent client connections across services; beyond it new clients of any service wait (no error), as with a service maxconn.' },
   timeouts: {
     type: 'object',
     additionalProperties: false,

@@ -5,14 +5,21 @@
  * rule of that direction (`all` rules are in both walks). A selected counter already at its
  * limit refuses the request (PRX_ERR_QUOTA_EXCEEDED, 3proxy 10).
  *
- * Persistence: `{version: 1, counters: {id: {bytes, resetAt, updatedAt}}}` written to a
- * temporary file, fsynced, then renamed over the old one, so a crash leaves either the old
- * or the new file, never a torn one; written every `saveInterval` and on stop.
+ * Persistence: `{version: 1, counters: {id: {bytes, resetAt, updatedAt}}, report?}` written
+ * to a temporary file, fsynced, then renamed over the old one, so a crash leaves either the
+ * old or the new file, never a torn one; written every `saveInterval` and on stop.
+ *
+ * Reports (3proxy `counter FILE PERIOD REPORTNAME`): each numbered counter also counts the
+ * bytes of the current report period. When that period has ended (checked with every save,
+ * on start and on stop), one text file is written for it, named from the period's start,
+ * with a line `NNNNN BYTES #comment` per counter (3proxy's `%05d %020llu #%s`). The report
+ * period's bytes persist with the counters, so a restart does not cut a period short.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { compileMatch, walkMatches, type AclRequest, type MatchSpec, type Matcher } from '../acl';
 import type { Clock } from '../env';
-import { periodChanged, type Every } from './periods';
+import { periodChanged, periodKey, type Every } from './periods';
+import { rotatedName } from '../../operators/log/writer';
 
 export type CounterDirection = 'in' | 'out' | 'all';
 
@@ -27,10 +34,18 @@ export interface CounterRuleSpec {
   readonly match?: MatchSpec;
 }
 
+/** `counters.report`, with `file` absolute. */
+export interface CounterReportSpec {
+  readonly every: Every;
+  readonly file: string;
+}
+
 /** One counter's total; rules with the same non-zero id share it. */
 export class Counter {
   bytes = 0;
   updatedAt = 0;
+  /** Bytes counted in the current report period (not reset with `bytes`). */
+  reportBytes = 0;
   // comment, every and limit change in place on a reload, so sessions holding this counter
   // from before the reload see the new quota.
   constructor(
@@ -53,6 +68,7 @@ export class Counter {
   add(bytes: number, now: number): void {
     this.tick(now);
     this.bytes += bytes;
+    this.reportBytes += bytes;
     this.updatedAt = now;
   }
 
@@ -81,6 +97,25 @@ interface SavedCounter {
   updatedAt: number;
 }
 
+interface SavedReport {
+  every: Every;
+  since: number;
+  bytes: Record<string, number>;
+}
+
+/** Temp file, fsync, rename: readers see the old file or the new one, never a torn one. */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
 export class CounterStore {
   private readonly rules: CounterRule[] = [];
   private readonly matchers: Matcher[] = [];
@@ -88,6 +123,11 @@ export class CounterStore {
   private timer: NodeJS.Timeout | null = null;
   /** Ids taken over from the previous store on reload: memory is newer than the file. */
   private readonly adopted = new Set<number>();
+  /** Start of the report period being counted; shared with the store that adopts this one. */
+  private reportState: { since: number };
+  private reportAdopted = false;
+  /** Report files written by this store, oldest first. */
+  readonly reportsWritten: string[] = [];
 
   constructor(
     specs: readonly CounterRuleSpec[],
@@ -95,8 +135,12 @@ export class CounterStore {
     /** Absolute path of the JSON file; null = not persisted. */
     readonly file: string | null,
     pointer = '/counters/rules',
+    /** Periodic text reports; null (or every: never) = none. */
+    readonly report: CounterReportSpec | null = null,
   ) {
     const now = clock.now();
+    this.reportState = { since: now };
+    if (report !== null && report.every === 'never') this.report = null;
     specs.forEach((s, i) => {
       const id = s.id ?? 0;
       const limit = s.limitMB === undefined ? Infinity : Math.round(s.limitMB * 1024 * 1024);
@@ -150,6 +194,10 @@ export class CounterStore {
    */
   adopt(old: CounterStore): void {
     if (old.file !== this.file) return;
+    if (this.report !== null && old.report !== null && old.report.every === this.report.every && old.report.file === this.report.file) {
+      this.reportState = old.reportState;
+      this.reportAdopted = true;
+    }
     for (const [id, c] of this.byId) {
       const prev = old.byId.get(id);
       if (prev === undefined) continue;
@@ -180,16 +228,52 @@ export class CounterStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    const data = JSON.parse(text) as { version?: number; counters?: Record<string, SavedCounter> };
+    const data = JSON.parse(text) as { version?: number; counters?: Record<string, SavedCounter>; report?: SavedReport };
+    const report = this.report !== null && !this.reportAdopted && data.report?.every === this.report.every ? data.report : undefined;
+    if (report !== undefined && typeof report.since === 'number') this.reportState.since = report.since;
     for (const [id, saved] of Object.entries(data.counters ?? {})) {
       const c = this.byId.get(Number(id));
       if (c === undefined || this.adopted.has(c.id) || typeof saved.bytes !== 'number') continue;
       c.bytes = saved.bytes;
       c.resetAt = saved.resetAt;
       c.updatedAt = saved.updatedAt;
+      if (report !== undefined) c.reportBytes = report.bytes[id] ?? 0;
     }
     const now = this.clock.now();
     for (const c of this.byId.values()) c.tick(now);
+  }
+
+  /**
+   * Writes the report of the period that has ended, if it has (3proxy's main loop does this
+   * once a minute): the values are each counter's bytes of that period, which then start over.
+   * Returns the file written, or null.
+   */
+  writeReportIfDue(): string | null {
+    const r = this.report;
+    if (r === null) return null;
+    const now = this.clock.now();
+    const state = this.reportState;
+    if (periodKey(r.every, state.since) === periodKey(r.every, now)) return null;
+    const name = rotatedName(r.file, r.every as Exclude<Every, 'never'>, new Date(state.since));
+    const ids = [...this.byId.keys()].sort((a, b) => a - b);
+    let text = '';
+    for (const id of ids) {
+      const c = this.byId.get(id)!;
+      text += `${String(id).padStart(5, '0')} ${String(c.reportBytes).padStart(20, '0')} #${c.comment}\n`;
+    }
+    writeAtomically(name, text);
+    for (const c of this.byId.values()) c.reportBytes = 0;
+    state.since = now;
+    this.reportsWritten.push(name);
+    return name;
+  }
+
+  /** One round of the save schedule: report an ended period, reset counters, save. */
+  periodic(): void {
+    this.writeReportIfDue();
+    const now = this.clock.now();
+    for (const c of this.byId.values()) c.tick(now);
+    this.save();
   }
 
   /** Writes the file atomically (temp file, fsync, rename). */
@@ -197,25 +281,27 @@ export class CounterStore {
     if (this.file === null) return;
     const counters: Record<string, SavedCounter> = {};
     for (const [id, c] of this.byId) counters[String(id)] = { bytes: c.bytes, resetAt: c.resetAt, updatedAt: c.updatedAt };
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ version: 1, counters }, null, 1) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+    const data: { version: 1; counters: Record<string, SavedCounter>; report?: SavedReport } = { version: 1, counters };
+    if (this.report !== null) {
+      const bytes: Record<string, number> = {};
+      for (const [id, c] of this.byId) bytes[String(id)] = c.reportBytes;
+      data.report = { every: this.report.every, since: this.reportState.since, bytes };
     }
-    renameSync(tmp, this.file);
+    writeAtomically(this.file, JSON.stringify(data, null, 1) + '\n');
   }
 
-  /** Saves every `intervalMs` (timer unref'd: it never keeps the process alive). */
+  /** Saves (and reports) every `intervalMs` (timer unref'd: it never keeps the process alive). */
   start(intervalMs: number, onError: (err: unknown) => void): void {
-    if (this.file === null || this.timer !== null || intervalMs <= 0) return;
+    if ((this.file === null && this.report === null) || this.timer !== null || intervalMs <= 0) return;
+    try {
+      // A period that ended while the process was down is reported now.
+      this.writeReportIfDue();
+    } catch (err) {
+      onError(err);
+    }
     this.timer = setInterval(() => {
       try {
-        const now = this.clock.now();
-        for (const c of this.byId.values()) c.tick(now);
-        this.save();
+        this.periodic();
       } catch (err) {
         onError(err);
       }
@@ -223,10 +309,11 @@ export class CounterStore {
     this.timer.unref();
   }
 
-  /** Stops the schedule and writes a last time. */
+  /** Stops the schedule, reports an ended period and writes a last time. */
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.writeReportIfDue();
     this.save();
   }
 }

@@ -15,7 +15,9 @@ import { parseDuration } from '../../config/units';
 import { BandwidthLimiter, type BandwidthRuleSpec } from './bandwidth';
 import { ConnectionLimiter, NO_RELEASE, type ConnectionLimitSpec } from './connlim';
 import { CounterStore, type Counter, type CounterRuleSpec } from './counters';
+import type { Every } from './periods';
 import type { TokenBucket } from './token-bucket';
+import { ConnectionSlots } from './slots';
 
 export { TokenBucket } from './token-bucket';
 export { BandwidthLimiter, MAX_BUCKETS_PER_DIRECTION } from './bandwidth';
@@ -23,8 +25,9 @@ export type { BandwidthRuleSpec, Direction, SelectedBuckets } from './bandwidth'
 export { ConnectionLimiter } from './connlim';
 export type { ConnectionLimitSpec } from './connlim';
 export { Counter, CounterStore } from './counters';
-export type { CounterRuleSpec, SelectedCounters } from './counters';
+export type { CounterRuleSpec, CounterReportSpec, SelectedCounters } from './counters';
 export { periodKey, periodChanged } from './periods';
+export { ConnectionSlots, GLOBAL_SLOTS_SYMBOL } from './slots';
 export type { Every } from './periods';
 
 /** Key of the shared `Limits` in `env.symbols`. */
@@ -34,6 +37,7 @@ export const LIMITS_SYMBOL = 'limits';
 export interface CountersSection {
   readonly file?: string;
   readonly saveInterval?: string | number;
+  readonly report?: { readonly every: Every; readonly file: string };
   readonly rules?: readonly CounterRuleSpec[];
 }
 
@@ -91,6 +95,8 @@ export class Limits {
   readonly bandwidth: BandwidthLimiter;
   readonly connections: ConnectionLimiter;
   readonly counters: CounterStore;
+  /** Root `maxconn` across services (Infinity when unset); in env.symbols as GLOBAL_SLOTS_SYMBOL. */
+  readonly slots: ConnectionSlots;
   private readonly saveMs: number;
 
   /** `configFile` anchors a relative `counters.file`. */
@@ -99,8 +105,10 @@ export class Limits {
     this.bandwidth = new BandwidthLimiter((config['bandwidth'] ?? []) as BandwidthRuleSpec[], clock);
     this.connections = new ConnectionLimiter((config['connectionLimits'] ?? []) as ConnectionLimitSpec[], clock);
     const file = counters.file === undefined ? null : resolve(dirname(configFile), counters.file);
-    this.counters = new CounterStore(counters.rules ?? [], clock, file);
+    const report = counters.report === undefined ? null : { every: counters.report.every, file: resolve(dirname(configFile), counters.report.file) };
+    this.counters = new CounterStore(counters.rules ?? [], clock, file, '/counters/rules', report);
     this.saveMs = parseDuration(counters.saveInterval ?? '60s');
+    this.slots = new ConnectionSlots((config['maxconn'] as number | undefined) ?? Infinity);
   }
 
   get empty(): boolean {
@@ -116,6 +124,7 @@ export class Limits {
     this.bandwidth.adopt(old.bandwidth);
     this.connections.adopt(old.connections);
     this.counters.adopt(old.counters);
+    this.slots.adopt(old.slots);
   }
 
   /** Loads counters and starts their save schedule. */

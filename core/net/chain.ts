@@ -15,7 +15,7 @@ import { proxyError, toProxyError, type ProxyError } from '../errors';
 import type { Env } from '../env';
 import type { Session } from '../session';
 import type { FamilyPolicy } from './resolver';
-import { buildV1, ipBytes } from './proxy-protocol';
+import { buildV1, buildV2, ipBytes } from './proxy-protocol';
 import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
 import type { ChainDialer } from '../../operators/connect';
 
@@ -27,6 +27,8 @@ export interface ParentSpec {
   readonly port: number;
   readonly user?: string;
   readonly password?: string;
+  /** PROXY protocol version an `ha` or `tcp` hop writes (default 1 for ha; tcp writes none without it). */
+  readonly proxyProtocol?: 1 | 2;
 }
 
 /** Draws one hop per weight group (3proxy semantics); `healthy` lets a drawn hop be swapped. */
@@ -126,13 +128,17 @@ export class ParentChain implements ChainDialer {
   /** Connects through `hops`; with no real hop left (all extip, or a trapped group) goes direct. */
   private async run(session: Session, hops: readonly ParentSpec[], opts: ChainOptions): Promise<Socket> {
     let localAddress = opts.localAddress;
-    // ha: a PROXY v1 header goes to whatever comes next (real hop index, or the target).
-    const haBefore = new Set<number>();
+    // ha: a PROXY header (v1, or v2 with proxyProtocol: 2) goes to whatever comes next (real hop
+    // index, or the target); a tcp hop with proxyProtocol writes one to itself (it is the target).
+    const haBefore = new Map<number, 1 | 2>();
     const real: ParentSpec[] = [];
     for (const h of hops) {
       if (h.type === 'extip') localAddress = h.host === '0.0.0.0' ? session.connection.clientAddress : h.host.includes('/') ? randomInPrefix(h.host) : h.host;
-      else if (h.type === 'ha') haBefore.add(real.length);
-      else if (HANDSHAKE_TYPES.has(h.type)) real.push(h);
+      else if (h.type === 'ha') haBefore.set(real.length, h.proxyProtocol ?? 1);
+      else if (HANDSHAKE_TYPES.has(h.type)) {
+        if (h.type === 'tcp' && h.proxyProtocol !== undefined) haBefore.set(real.length, h.proxyProtocol);
+        real.push(h);
+      }
       else throw proxyError('PRX_ERR_NOT_IMPLEMENTED', `parent type ${h.type}`);
     }
     if (localAddress !== undefined) session.externalAddress = localAddress;
@@ -142,7 +148,8 @@ export class ParentChain implements ChainDialer {
     const addrs = await this.env.resolver.resolve(dialTo.host, opts.family, opts.signal);
     const socket = await this.dialFirst(addrs.map((a) => a.address), dialTo.port, localAddress, opts, first);
     try {
-      if (haBefore.has(0)) socket.write(haHeader(session));
+      const v = haBefore.get(0);
+      if (v !== undefined) socket.write(haHeader(session, v));
       await this.negotiate(session, socket, real, haBefore, opts);
       return socket;
     } catch (err) {
@@ -166,7 +173,7 @@ export class ParentChain implements ChainDialer {
   }
 
   /** Runs each hop's handshake toward the next hop, the last toward the target, under one deadline. */
-  private async negotiate(session: Session, socket: Socket, real: readonly ParentSpec[], haBefore: ReadonlySet<number>, opts: ChainOptions): Promise<void> {
+  private async negotiate(session: Session, socket: Socket, real: readonly ParentSpec[], haBefore: ReadonlyMap<number, 1 | 2>, opts: ChainOptions): Promise<void> {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -181,7 +188,8 @@ export class ParentChain implements ChainDialer {
         const next = real[i + 1];
         const to = next !== undefined ? this.hopAddress(session, next) : { host: session.request.host, port: session.request.port };
         await this.handshake(session, socket, current, to, opts);
-        if (haBefore.has(i + 1)) socket.write(haHeader(session));
+        const v = haBefore.get(i + 1);
+        if (v !== undefined) socket.write(haHeader(session, v));
       }
     } catch (err) {
       if (opts.signal.aborted) throw proxyError('PRX_ERR_SESSION_KILLED', 'aborted during parent handshake');
@@ -239,8 +247,8 @@ function credentials(session: Session, hop: ParentSpec): Credentials | null {
   return { user: hop.user, password: hop.password ?? '' };
 }
 
-/** PROXY v1 with the real client and the address it connected to. */
-function haHeader(session: Session): Buffer {
+/** A PROXY header (v1 text or v2 binary) with the real client and the address it connected to. */
+function haHeader(session: Session, version: 1 | 2): Buffer {
   const c = session.connection;
-  return buildV1({ address: c.clientAddress, port: c.clientPort }, { address: c.localAddress, port: c.localPort });
+  return (version === 2 ? buildV2 : buildV1)({ address: c.clientAddress, port: c.clientPort }, { address: c.localAddress, port: c.localPort });
 }

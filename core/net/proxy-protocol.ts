@@ -111,16 +111,18 @@ function sameFamily(src: Endpoint, dst: Endpoint): [Endpoint, Endpoint, 4 | 6] {
   return [map(src), map(dst), 6];
 }
 
+/** A v4-mapped v6 address as plain v4 (a dual-stack listener reports those). */
+const strip = (e: Endpoint): Endpoint => (e.address.startsWith('::ffff:') && isIP(e.address.slice(7)) === 4 ? { address: e.address.slice(7), port: e.port } : e);
+
 /** "PROXY TCP4 src dst sport dport\r\n" (v4-mapped v6 addresses are written as plain v4). */
 export function buildV1(src: Endpoint, dst: Endpoint): Buffer {
-  const strip = (e: Endpoint): Endpoint => (e.address.startsWith('::ffff:') && isIP(e.address.slice(7)) === 4 ? { address: e.address.slice(7), port: e.port } : e);
   const [s, d, fam] = sameFamily(strip(src), strip(dst));
   return Buffer.from(`PROXY TCP${fam} ${s.address} ${d.address} ${s.port} ${d.port}\r\n`, 'latin1');
 }
 
-/** Binary v2 header, command PROXY over TCP. */
+/** Binary v2 header, command PROXY over TCP (v4-mapped v6 addresses are written as v4, as in v1). */
 export function buildV2(src: Endpoint, dst: Endpoint): Buffer {
-  const [s, d, fam] = sameFamily(src, dst);
+  const [s, d, fam] = sameFamily(strip(src), strip(dst));
   const addrLen = fam === 4 ? 12 : 36;
   const out = Buffer.alloc(16 + addrLen);
   V2_SIGNATURE.copy(out, 0);

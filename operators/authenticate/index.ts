@@ -13,12 +13,13 @@
  * cacheacl), methods/dnsname.ts, methods/radius.ts; plugins register theirs in env.authMethods with the same
  * contract (types.ts).
  */
-import { defineOperator, sessionStep } from '../../core/operator';
+import { defineOperator, sessionStep, UNUSED_SIGNAL } from '../../core/operator';
+import type { Session } from '../../core/session';
 import { proxyError, type ProxyError } from '../../core/errors';
 import type { Env } from '../../core/env';
 import type { Acl } from '../../core/acl';
 import { aclRequest, serviceAcl, DECISION_KEY } from '../authorize/service-acl';
-import { targetResolver } from '../authorize/target-address';
+import { aclNeedsTargetAddress, targetResolver } from '../authorize/target-address';
 import type { Authenticator, MethodContext } from './types';
 import { BUILTIN_METHODS, cacheStore } from './methods';
 import type { ServiceContext } from '../../core/operator';
@@ -73,26 +74,55 @@ export const authenticate = defineOperator<AuthenticateOptions>({
     const names = options.methods ?? (ctx.service.config['auth'] as string[] | undefined) ?? ['iponly'];
     const chain = names.map((n) => resolveMethod(n, mctx));
     const store = cacheStore(mctx);
-    // `auth none` never walks the ACL, so it needs no resolved target either.
-    const resolveTarget = names.every((n) => n === 'none') ? null : targetResolver(acl, env, ctx.service);
-    return sessionStep(async (session, signal) => {
-      if (resolveTarget !== null) await resolveTarget(session, signal);
-      let worst: ProxyError | null = null;
-      for (const m of chain) {
-        session.state.delete(DECISION_KEY);
-        const failure = await m.authenticate(session, signal);
-        if (failure === null) {
-          session.authMethod = m.name;
-          const d = m.authorize(session);
-          if (d !== null) session.state.set(DECISION_KEY, d);
-          store?.(session, m.name, d);
-          return session;
+    // `auth none` never walks the ACL, so it needs no resolved target either; nor does an ACL
+    // without address targets (the resolver would be a no-op).
+    const resolveTarget = names.every((n) => n === 'none') || !aclNeedsTargetAddress(acl) ? null : targetResolver(acl, env, ctx.service);
+    /** Methods that take no signal get none, so `auth none` / iponly make no AbortController. */
+    const call = (m: Authenticator, session: Session): ProxyError | null | Promise<ProxyError | null> =>
+      m.authenticate(session, m.authenticate.length >= 2 ? session.abort.signal : UNUSED_SIGNAL);
+    const accept = (session: Session, m: Authenticator): Session => {
+      session.authMethod = m.name;
+      const d = m.authorize(session);
+      if (d !== null) session.state.set(DECISION_KEY, d);
+      store?.(session, m.name, d);
+      return session;
+    };
+    const refuse = (session: Session, worst: ProxyError | null): never => {
+      session.state.delete(DECISION_KEY);
+      throw worst ?? proxyError('PRX_ERR_AUTH_REQUIRED');
+    };
+    /** The rest of the chain once a method answered with a promise (radius, plugins). */
+    const runAsync = async (session: Session, start: number, worst: ProxyError | null, pending: Promise<ProxyError | null>): Promise<Session> => {
+      for (let i = start; i < chain.length; i++) {
+        const m = chain[i]!;
+        let failure: ProxyError | null;
+        if (i === start) failure = await pending;
+        else {
+          session.state.delete(DECISION_KEY);
+          failure = await call(m, session);
         }
+        if (failure === null) return accept(session, m);
         if (worst === null || failure.legacyCode > worst.legacyCode) worst = failure;
         if (worst.legacyCode >= 10) break;
       }
-      session.state.delete(DECISION_KEY);
-      throw worst ?? proxyError('PRX_ERR_AUTH_REQUIRED');
-    });
+      return refuse(session, worst);
+    };
+    /** Synchronous while the methods answer synchronously (none, iponly, useronly, strong). */
+    const runChain = (session: Session): Session | Promise<Session> => {
+      let worst: ProxyError | null = null;
+      for (let i = 0; i < chain.length; i++) {
+        const m = chain[i]!;
+        session.state.delete(DECISION_KEY);
+        const failure = call(m, session);
+        if (failure instanceof Promise) return runAsync(session, i, worst, failure);
+        if (failure === null) return accept(session, m);
+        if (worst === null || failure.legacyCode > worst.legacyCode) worst = failure;
+        if (worst.legacyCode >= 10) break;
+      }
+      return refuse(session, worst);
+    };
+    return sessionStep((session) =>
+      resolveTarget === null ? runChain(session) : resolveTarget(session, session.abort.signal).then(() => runChain(session)),
+    );
   },
 });

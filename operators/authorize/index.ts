@@ -12,7 +12,7 @@ import { defineOperator, sessionStep } from '../../core/operator';
 import { proxyError } from '../../core/errors';
 import type { AclDecision } from '../../core/acl';
 import { aclRequest, serviceAcl, DECISION_KEY } from './service-acl';
-import { targetResolver } from './target-address';
+import { aclNeedsTargetAddress, targetResolver } from './target-address';
 import type { Session } from '../../core/session';
 
 /** Applies an ACL decision to the session, or throws the refusal. */
@@ -37,12 +37,15 @@ export const authorize = defineOperator<Record<string, never>>({
   create(_options, env, ctx) {
     const acl = serviceAcl(ctx.service);
     const resolveTarget = targetResolver(acl, env, ctx.service);
-    return sessionStep(async (session, signal) => {
+    // No address targets: the walk is synchronous (no promise, no AbortController per request).
+    const needsAddress = aclNeedsTargetAddress(acl);
+    const walk = (session: Session): Session => applyDecision(session, acl.evaluate(aclRequest(session, env.clock.now())));
+    return sessionStep((session) => {
       if (session.authMethod === 'none') return session;
       const made = session.state.get(DECISION_KEY) as AclDecision | undefined;
       if (made !== undefined) return applyDecision(session, made);
-      await resolveTarget(session, signal);
-      return applyDecision(session, acl.evaluate(aclRequest(session, env.clock.now())));
+      if (!needsAddress) return walk(session);
+      return resolveTarget(session, session.abort.signal).then(() => walk(session));
     });
   },
 });

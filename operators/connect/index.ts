@@ -54,8 +54,7 @@ export const connect = defineOperator<ConnectOptions>({
     // The direct path takes no AbortSignal (no AbortController per session): the socket being
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
-    return sessionStep(async (session) => {
-      if (session.relayMode !== 'stream') return session;
+    const connectStream = async (session: Session): Promise<Session> => {
       const localAddress = session.externalAddress ?? undefined;
       const socket =
         session.parents.length > 0
@@ -64,7 +63,9 @@ export const connect = defineOperator<ConnectOptions>({
       attach(session, socket);
       await session.responder.connected(session);
       return session;
-    });
+    };
+    // Sessions that are not dialed here ('http' relays dial their own upstream) pass synchronously.
+    return sessionStep((session) => (session.relayMode !== 'stream' ? session : connectStream(session)));
   },
 });
 

@@ -39,29 +39,45 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'te'
 const TUNNEL_KEEP: ReadonlySet<string> = new Set(['upgrade']);
 const NO_KEEP: ReadonlySet<string> = new Set();
 
-/** Names listed in Connection headers (lower case), which are hop-by-hop for this message. */
-function connectionTokens(headers: readonly Header[]): Set<string> {
-  const out = new Set<string>();
-  for (const [name, value] of headers) {
-    if (name.toLowerCase() !== 'connection') continue;
-    for (const t of value.split(',')) {
-      const token = t.trim().toLowerCase();
-      if (token !== '') out.add(token);
-    }
+/** Names a message's Connection headers list (lower case): one name, or a set of several. */
+type Tokens = string | Set<string> | null;
+
+/** Adds the names a Connection header lists (lower case), which are hop-by-hop for this message. */
+function addTokens(into: Tokens, value: string): Tokens {
+  // Usually one header with one token (`close`, `keep-alive`): no split, no Set.
+  if (into === null && !value.includes(',')) {
+    const token = value.trim().toLowerCase();
+    return token === '' ? null : token;
+  }
+  const out = into instanceof Set ? into : new Set<string>(into === null ? [] : [into]);
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token !== '') out.add(token);
   }
   return out;
 }
 
+/** Whether a header (lower-case name) goes on: the hop-by-hop rules of stripHopByHop. */
+function passes(lower: string, keep: ReadonlySet<string>, listed: Tokens, passProxy: boolean): boolean {
+  if (keep.has(lower)) return true;
+  if (HOP_BY_HOP.has(lower)) return false;
+  if (listed !== null && (typeof listed === 'string' ? listed === lower : listed.has(lower))) return false;
+  return passProxy || !lower.startsWith('proxy-');
+}
+
+/** One lower-casing per header; the Connection tokens are collected on the same pass. */
 function stripHopByHop(headers: readonly Header[], keep: ReadonlySet<string>, passProxy: boolean): Header[] {
-  const listed = connectionTokens(headers);
-  const out: Header[] = [];
-  for (const h of headers) {
-    const lower = h[0].toLowerCase();
-    if (keep.has(lower)) out.push(h);
-    else if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
-    else if (!passProxy && lower.startsWith('proxy-')) continue;
-    else out.push(h);
+  const n = headers.length;
+  const lower = new Array<string>(n);
+  let listed: Tokens = null;
+  for (let i = 0; i < n; i++) {
+    const h = headers[i]!;
+    const l = h[0].toLowerCase();
+    lower[i] = l;
+    if (l === 'connection') listed = addTokens(listed, h[1]);
   }
+  const out: Header[] = [];
+  for (let i = 0; i < n; i++) if (passes(lower[i]!, keep, listed, passProxy)) out.push(headers[i]!);
   return out;
 }
 
@@ -103,6 +119,24 @@ export function filterRequestHeaders(headers: readonly Header[], o: RequestFilte
 /** Response headers as they go back to the client (Transfer-Encoding: Node re-frames the body). */
 export function filterResponseHeaders(headers: readonly Header[], passProxyHeaders: boolean): Header[] {
   return stripHopByHop(headers, NO_KEEP, passProxyHeaders);
+}
+
+/**
+ * filterResponseHeaders on Node's flat rawHeaders, straight to the flat form writeHead takes
+ * (no tuple per header on the relay's hot path). Same rules, same order.
+ */
+export function filterResponseRaw(raw: readonly string[], passProxyHeaders: boolean): string[] {
+  const n = raw.length >> 1;
+  const lower = new Array<string>(n);
+  let listed: Tokens = null;
+  for (let i = 0; i < n; i++) {
+    const l = raw[2 * i]!.toLowerCase();
+    lower[i] = l;
+    if (l === 'connection') listed = addTokens(listed, raw[2 * i + 1]!);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) if (passes(lower[i]!, NO_KEEP, listed, passProxyHeaders)) out.push(raw[2 * i]!, raw[2 * i + 1]!);
+  return out;
 }
 
 /** Node's rawHeaders (flat name, value, name, value...) as a header list. */

@@ -4,26 +4,38 @@
  *   connlim over its limit        -> PRX_ERR_CONNLIM_EXCEEDED (3proxy 10)
  *   bandwidth rules               -> buckets on session.limits (mapSockets throttles)
  *   a selected counter at its cap -> PRX_ERR_QUOTA_EXCEEDED (3proxy 10)
+ *   root logDump set              -> a poll timer per session writes interim access records
  *
  * Whatever was taken is given back when the session ends (`session.finished`), where the
  * fast path's byte totals are also added to the counters.
  */
-import { defineOperator, sessionStep } from '../../core/operator';
+import { defineOperator, sessionStep, type OperatorContext } from '../../core/operator';
+import type { AccessLogSink, AccessLogSpec, Env } from '../../core/env';
+import type { StepSpec } from '../../core/pipeline';
 import { LIMITS_SYMBOL, type Limits } from '../../core/limits';
+import { logDumpConfig, watchLogDump } from '../../core/limits/logdump';
 import { aclRequest } from '../authorize/service-acl';
+import { DEFAULT_ACCESS_LOG } from '../log';
 
 export const limits = defineOperator<Record<string, never>>({
   name: 'limits',
   schema: {
     $id: 'rx3proxy:operator/limits',
     type: 'object',
-    description: 'Applies the root connectionLimits, bandwidth and counters sections to the request (3proxy connlim, bandlim, counters).',
+    description: 'Applies the root connectionLimits, bandwidth, counters and logDump sections to the request (3proxy connlim, bandlim, counters, logdump).',
     additionalProperties: false,
     properties: {},
   },
-  create(_options, env) {
+  create(_options, env, ctx) {
     const shared = env.symbols.get(LIMITS_SYMBOL) as Limits | undefined;
+    const dump = logDumpConfig(env.config['logDump']);
+    const dumpSink = dump === null ? null : serviceLogSink(env, ctx);
     return sessionStep((session) => {
+      if (dumpSink !== null) {
+        watchLogDump(session, dump!, (view) => {
+          if (!view.nolog) dumpSink.write(view);
+        });
+      }
       if (shared === undefined || shared.empty) return session;
       const found = shared.forRequest(aclRequest(session, env.clock.now()));
       if (found === null) return session;
@@ -33,3 +45,24 @@ export const limits = defineOperator<Record<string, never>>({
     });
   },
 });
+
+/**
+ * The sink the service's `log` step writes to (the same object: AccessLogs caches sinks by
+ * spec), resolved as that step does: its own to/format, else the service's accessLog, else
+ * the root one. Null when the pipeline has no log step.
+ */
+function serviceLogSink(env: Env, ctx: OperatorContext): AccessLogSink | null {
+  const cfg = ctx.service.config;
+  const steps = (cfg['pipeline'] as readonly StepSpec[] | undefined) ?? env.templates.require(ctx.service.type).pipeline;
+  const step = steps.find((s) => Object.keys(s).length === 1 && 'log' in s);
+  if (step === undefined) return null;
+  const options = (step['log'] ?? {}) as Partial<AccessLogSpec>;
+  const serviceLog = (cfg['accessLog'] ?? {}) as Partial<AccessLogSpec>;
+  const rootLog = (env.config['accessLog'] ?? {}) as Partial<AccessLogSpec>;
+  const spec: AccessLogSpec = {
+    to: options.to ?? serviceLog.to ?? rootLog.to ?? DEFAULT_ACCESS_LOG.to,
+    format: options.format ?? serviceLog.format ?? rootLog.format ?? DEFAULT_ACCESS_LOG.format,
+  };
+  if (spec.to.startsWith('syslog:')) return null;
+  return env.accessLogs.sink(spec);
+}

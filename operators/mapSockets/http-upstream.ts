@@ -61,22 +61,45 @@ class DialingAgent extends Agent {
   }
 }
 
-/** Resolves and dials like the connect step (addresses in policy order until one connects). */
+/**
+ * Resolves and dials like the connect step (addresses in policy order until one connects).
+ * Literal addresses take no AbortSignal (no AbortController per upstream connection): a socket
+ * still connecting when the session ends is destroyed then, which cancels the dial the same way.
+ */
 async function dialDirect(env: Env, o: HttpUpstreamOptions, options: ClientRequestArgs, session: Session): Promise<Socket> {
   const host = options.host ?? 'localhost';
   const port = Number(options.port ?? 80);
-  const signal = session.abort.signal;
-  const addrs = isIP(host) !== 0 ? [{ address: host, family: isIP(host) as 4 | 6 }] : await env.resolver.resolve(host, o.family, signal);
+  const family = isIP(host);
+  const signal = family === 0 ? session.abort.signal : undefined;
+  const addrs = family !== 0 ? [{ address: host, family: family as 4 | 6 }] : await env.resolver.resolve(host, o.family, signal);
   let last: ProxyError | null = null;
   for (const a of addrs) {
     try {
-      return await env.dialer.dial({ host: a.address, port, localAddress: options.localAddress, timeoutMs: o.connectTimeoutMs, signal });
+      return await env.dialer.dial({
+        host: a.address,
+        port,
+        localAddress: options.localAddress,
+        timeoutMs: o.connectTimeoutMs,
+        signal,
+        ...(signal === undefined ? { onSocket: (s: Socket) => cancelOnEnd(session, s) } : {}),
+      });
     } catch (err) {
       last = err as ProxyError;
-      if (signal.aborted) break;
+      if (session.closed) break;
     }
   }
   throw last ?? proxyError('PRX_ERR_DNS_NOT_FOUND', host);
+}
+
+/** A dial the session no longer waits for is cut when the session ends. */
+function cancelOnEnd(session: Session, socket: Socket): void {
+  if (session.closed) {
+    socket.destroy();
+    return;
+  }
+  void session.finished.then(() => {
+    if (socket.connecting) socket.destroy();
+  });
 }
 
 function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<Socket> {

@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import type { Session } from '../../core/session';
 import { ProxyError, proxyError } from '../../core/errors';
 import { mapConnectError } from '../../core/net/dialer';
-import { filterResponseHeaders, fromRaw, toRaw, type Header } from '../filterHeaders/headers';
+import { filterResponseRaw, fromRaw, type Header } from '../filterHeaders/headers';
 import { HEADERS_KEY } from '../filterHeaders';
 import { ANSWERED_KEY, TARGET_KEY, type HttpTarget } from '../readRequest/http-request';
 import { UPSTREAM_KEY, routeFor, type HttpUpstream } from './http-upstream';
@@ -42,8 +42,10 @@ function upstreamError(err: unknown, target: string, responded: boolean): ProxyE
 /** Outgoing headers: the filtered list, minus Expect (we answered 100 ourselves), plus route extras. */
 function outgoingHeaders(session: Session, extra: readonly Header[]): string[] {
   const headers = (session.state.get(HEADERS_KEY) as Header[] | undefined) ?? fromRaw(session.httpRequest?.rawHeaders ?? []);
-  const out = headers.filter(([n]) => n.toLowerCase() !== 'expect');
-  return toRaw(extra.length === 0 ? out : [...out, ...extra]);
+  const out: string[] = [];
+  for (const [n, v] of headers) if (n.length !== 6 || n.toLowerCase() !== 'expect') out.push(n, v);
+  for (const [n, v] of extra) out.push(n, v);
+  return out;
 }
 
 export function httpRelay(session: Session, opts: RelayOptions): Observable<Session> {
@@ -130,6 +132,9 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       graceful(client);
     };
     outgoing.on('socket', (s: Socket) => {
+      // A chain's socket comes paused from its handshake reader, and a 'data' listener (the
+      // response parser's, attached by now) does not restart a paused stream.
+      if (s.isPaused()) s.resume();
       socket = s;
       startOut = s.bytesWritten;
       startIn = s.bytesRead;
@@ -214,7 +219,7 @@ function respond(
   stopTimer();
   const res = session.httpResponse!;
   session.state.set(ANSWERED_KEY, true);
-  res.writeHead(r.statusCode ?? 502, r.statusMessage, toRaw(filterResponseHeaders(fromRaw(r.rawHeaders), passProxyHeaders)));
+  res.writeHead(r.statusCode ?? 502, r.statusMessage, filterResponseRaw(r.rawHeaders, passProxyHeaders));
   if (opts.idleMs > 0) {
     outgoing.setTimeout(opts.idleMs, () => settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs)));
   }

@@ -142,12 +142,33 @@ class UdpAssociation {
   }
 }
 
+/** Entries that are not hops: they do not stop a datagram from going out. */
+const NOT_HOPS = new Set(['extip']);
+const SOCKS5_HOPS = new Set(['socks5', 'socks5+', 'socks5b']);
+
+/**
+ * An association whose ACL rule has parents must not go out directly: 3proxy code 70 when a hop
+ * is not SOCKS5; UDP relayed through SOCKS5 parents is not built yet (refused, reply 07).
+ */
+function parentRefusal(session: Session): ReturnType<typeof proxyError> | null {
+  const hops = (session.parents as readonly { type?: string }[]).map((p) => p.type ?? '').filter((t) => !NOT_HOPS.has(t));
+  if (hops.length === 0) return null;
+  const other = hops.find((t) => !SOCKS5_HOPS.has(t));
+  if (other !== undefined) return proxyError('PRX_ERR_PARENT_UDP', other);
+  return proxyError('PRX_ERR_NOT_IMPLEMENTED', 'UDP ASSOCIATE through SOCKS5 parents');
+}
+
 /** The 'socks-udp' relay: runs the association until the TCP control connection closes. */
 export function socksUdpRelay(session: Session, _opts: RelayOptions): Observable<Session> {
   return new Observable<Session>((sub) => {
     const s = session.state.get(UDP_KEY) as SocksUdpSettings | undefined;
     if (s === undefined) {
       sub.error(proxyError('PRX_ERR_INTERNAL', 'UDP ASSOCIATE without settings'));
+      return undefined;
+    }
+    const refused = parentRefusal(session);
+    if (refused !== null) {
+      sub.error(refused);
       return undefined;
     }
     const control = session.connection.socket;

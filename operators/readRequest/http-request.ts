@@ -49,9 +49,37 @@ export function splitHostPort(text: string, defaultPort: number): { host: string
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/**
+ * `http://host[:port]/path[?query]` that WHATWG URL parsing would return unchanged: a lower-case
+ * DNS name, no userinfo, no fragment, no percent-escapes, no character URL would encode and no
+ * dot segment. Anything else (IPv4 shorthand, upper case, IDNA, `..`, odd ports) goes to URL.
+ */
+const PLAIN_HTTP_URL = /^http:\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::([1-9][0-9]{0,4}))?(\/[A-Za-z0-9\-._~!$&()*+,;=:@/]*)(\?[A-Za-z0-9\-._~!$&()*+,;=:@/?]+)?$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+/** A last label URL would read as a number (WHATWG "ends in a number"). */
+const NUMERIC_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)$/;
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+
+/** The common absolute-form request without building a URL; null when URL has to decide. */
+function plainHttpTarget(url: string): HttpTarget | null {
+  const m = PLAIN_HTTP_URL.exec(url);
+  if (m === null) return null;
+  const host = m[1]!;
+  const path = m[3]!;
+  if (NUMERIC_LABEL.test(host) && !DOTTED_QUAD.test(host)) return null;
+  if (host.includes('xn--') || DOT_SEGMENT.test(path)) return null;
+  const port = m[2] === undefined ? 80 : Number(m[2]);
+  if (port > 65535) return null;
+  return { host, port, path: m[4] === undefined ? path : path + m[4], absolute: url };
+}
+
 /** Where a non-CONNECT request goes, or why it cannot be served. */
 export function targetOf(req: IncomingMessage): HttpTarget | ProxyError {
   const url = req.url ?? '';
+  if (url.startsWith('http://')) {
+    const plain = plainHttpTarget(url);
+    if (plain !== null) return plain;
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     let u: URL;
     try {

@@ -17,6 +17,9 @@ import './http';
 import './socks';
 import './auto';
 import './tls';
+import './pop3';
+import './smtp';
+import './imap';
 import '../udp';
 
 export interface ReadRequestStepOptions {

@@ -12,7 +12,7 @@
  */
 import { Observable } from 'rxjs';
 import { isIP } from 'node:net';
-import { Session, emptyRequest, type Operation } from '../../core/session';
+import { Session, emptyRequest, type Operation, type Responder } from '../../core/session';
 import { proxyError, type ErrorCode, type ProxyError } from '../../core/errors';
 import { parseDuration } from '../../config/units';
 import type { Env } from '../../core/env';
@@ -49,6 +49,8 @@ interface SocksSettings {
   readonly handshakeMs: number;
   readonly bind: SocksBindSettings;
   readonly udp: SocksUdpSettings;
+  /** socksResponder(version, stage, natAddress), made once per service: responders keep no per-session state. */
+  readonly responders: Readonly<Record<`${0 | 4 | 5}:${'greeting' | 'request'}`, Responder>>;
 }
 
 function settings(options: ReadRequestOptions, env: Env, ctx: OperatorContext): SocksSettings {
@@ -58,7 +60,10 @@ function settings(options: ReadRequestOptions, env: Env, ctx: OperatorContext): 
   const ext = cfg['external'];
   const natAddress = typeof o['natAddress'] === 'string' ? o['natAddress'] : null;
   serviceAcl(ctx.service); // compile now: a bad ACL fails at startup, not on the first datagram
+  const responders = {} as Record<`${0 | 4 | 5}:${'greeting' | 'request'}`, Responder>;
+  for (const v of [0, 4, 5] as const) for (const stage of ['greeting', 'request'] as const) responders[`${v}:${stage}`] = socksResponder(v, stage, natAddress);
   return {
+    responders,
     userAuth: (o['userAuth'] as UserAuthPolicy | undefined) ?? 'auto',
     natAddress,
     handshakeMs: options.handshakeTimeoutMs,
@@ -92,7 +97,7 @@ function requestSession(first: Session, s: SocksSettings, r: SocksRequest, creds
     first.connection,
     first.service,
     { protocol: r.version === 4 ? 'socks4' : 'socks5', operation: op, host: r.host, port: r.port, address: r.address, text, method: '', url: '' },
-    socksResponder(r.version, 'request', s.natAddress),
+    s.responders[`${r.version}:request`],
   );
   session.user = r.version === 4 ? (r.userId === '' ? null : r.userId) : creds.user;
   session.password = r.version === 4 ? null : creds.password;
@@ -103,12 +108,18 @@ function requestSession(first: Session, s: SocksSettings, r: SocksRequest, creds
 }
 
 /** A request that could not be read: logged and answered through the pipeline. */
-function erroredSession(first: Session, version: 0 | 4 | 5, stage: 'greeting' | 'request', err: ProxyError, nat: string | null): Session {
+function erroredSession(first: Session, version: 0 | 4 | 5, stage: 'greeting' | 'request', err: ProxyError, s: SocksSettings): Session {
   const protocol = version === 0 ? 'socks' : `socks${version}`;
-  const session = new Session(first.connection, first.service, emptyRequest(protocol), socksResponder(version, stage, nat));
+  const session = new Session(first.connection, first.service, emptyRequest(protocol), s.responders[`${version}:${stage}`]);
   session.error = err;
   return session;
 }
+
+/** Never written to: feed() only reads it. */
+const NO_BYTES = Buffer.alloc(0);
+/** Method selection "no authentication", the usual answer (sockets never modify written buffers). */
+const METHOD_NONE = Buffer.from([5, 0]);
+const AUTH_OK = [1, 0];
 
 /** Reads one SOCKS request from the connection. */
 function readSocks(first: Session, s: SocksSettings): Observable<Session> {
@@ -126,18 +137,18 @@ function readSocks(first: Session, s: SocksSettings): Observable<Session> {
       sub.complete();
     };
     const failWith = (code: ErrorCode, stage: 'greeting' | 'request', ...args: string[]): void =>
-      finish(erroredSession(first, parser.version, stage, proxyError(code, ...args), s.natAddress));
+      finish(erroredSession(first, parser.version, stage, proxyError(code, ...args), s));
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
-      for (let ev = parser.feed(chunk); ; ev = parser.feed(Buffer.alloc(0))) {
+      for (let ev = parser.feed(chunk); ; ev = parser.feed(NO_BYTES)) {
         if (ev.kind === 'need') return;
         if (ev.kind === 'method') {
-          socket.write(Buffer.from([5, ev.method]));
+          socket.write(ev.method === 0 ? METHOD_NONE : Buffer.from([5, ev.method]));
           if (ev.method === 0xff) return failWith('PRX_ERR_SOCKS_NO_METHOD', 'greeting');
         } else if (ev.kind === 'credentials') {
           creds.user = ev.user;
           creds.password = ev.password;
-          socket.write(Buffer.from([1, 0]));
+          socket.write(Buffer.from(AUTH_OK));
         } else if (ev.kind === 'error') {
           // Request-level errors (command, address type, empty name) get a reply; greeting ones close.
           const stage = isRequestError(ev.code) ? 'request' : 'greeting';

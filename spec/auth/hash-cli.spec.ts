@@ -55,4 +55,19 @@ describe('rx3proxy hash', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/unknown hash type "rot13"/);
   });
+
+  it('--salt makes the hash reproducible: md5 matches openssl passwd -1 with the same salt', async () => {
+    const r = await hash(['--type', 'md5', '--salt', 'abcdefgh'], 'ride the wind\n');
+    // openssl passwd -1 -salt abcdefgh "ride the wind"
+    expect(r).toMatchObject({ code: 0, out: 'CR:$1$abcdefgh$nIQLbGOxJ3VHH38Y098Vt.\n' });
+    const again = await hash(['--type', 'cr', '--salt', 'shortslt'], 'ride the wind\n');
+    expect(again.out).toMatch(/^CR:\$3\$shortslt\$[./0-9A-Za-z]{22}\n$/);
+    expect((await hash(['--type', 'cr', '--salt', 'shortslt'], 'ride the wind\n')).out).toBe(again.out);
+  });
+
+  it('a salt where the type takes none is a usage error', async () => {
+    const r = await hash(['--type', 'nt', '--salt', 'x'], 'pw');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/NT hashes take no salt/);
+  });
 });

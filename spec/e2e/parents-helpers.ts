@@ -3,11 +3,11 @@
  * with a config in a temp dir on a free loopback port, plus small in-test peers: a SOCKS5
  * server with user/password and a capture server that records the bytes it receives.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, connect, type Socket, type AddressInfo } from 'node:net';
+import { createServer, connect, isIP, type Socket, type AddressInfo } from 'node:net';
 import { closedPort } from '../helpers/servers';
 
 export interface Peer {
@@ -50,10 +50,24 @@ export async function tinyproxy(): Promise<Peer> {
   return startProcess('tinyproxy', ['-d', '-c', conf], /Accepting connections/, dir, port);
 }
 
-export async function dante(): Promise<Peer> {
+export interface DanteLogin {
+  readonly user: string;
+  readonly password: string;
+}
+
+/**
+ * dante-server on a free loopback port. With `login`, `socksmethod: username` (RFC 1929 checked
+ * against the system password database): a throwaway system user is created with useradd and
+ * chpasswd (tests run as root) and removed by stop().
+ */
+export async function dante(login?: DanteLogin): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), 'rx3-dante-'));
   const port = await closedPort();
   const conf = join(dir, 'danted.conf');
+  if (login !== undefined) {
+    execFileSync('useradd', ['-M', '-N', '-s', '/usr/sbin/nologin', login.user]);
+    execFileSync('chpasswd', [], { input: `${login.user}:${login.password}\n` });
+  }
   writeFileSync(
     conf,
     [
@@ -61,7 +75,7 @@ export async function dante(): Promise<Peer> {
       `internal: 127.0.0.1 port = ${port}`,
       'external: 127.0.0.1',
       'clientmethod: none',
-      'socksmethod: none',
+      `socksmethod: ${login === undefined ? 'none' : 'username'}`,
       'user.privileged: root',
       'user.unprivileged: nobody',
       'client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }',
@@ -69,7 +83,60 @@ export async function dante(): Promise<Peer> {
       '',
     ].join('\n'),
   );
-  return startProcess('danted', ['-f', conf, '-N', '1'], /running/, dir, port);
+  const removeUser = (): void => {
+    if (login !== undefined) execFileSync('userdel', [login.user]);
+  };
+  try {
+    const peer = await startProcess('danted', ['-f', conf, '-N', '1'], /running/, dir, port);
+    return {
+      port,
+      stop: async () => {
+        await peer.stop();
+        removeUser();
+      },
+    };
+  } catch (err) {
+    removeUser();
+    throw err;
+  }
+}
+
+/**
+ * A raw SOCKS5 request (no auth; `cmd` 1 CONNECT, 3 UDP ASSOCIATE) for `host:port` through the
+ * proxy on `proxyPort`: the reply byte and the socket. IPv4 literals go as ATYP 1, names as 3.
+ */
+export async function socks5Request(proxyPort: number, host: string, port: number, cmd = 1): Promise<{ rep: number; socket: Socket }> {
+  const socket = connect({ host: '127.0.0.1', port: proxyPort });
+  let buf = Buffer.alloc(0);
+  const waiters: (() => void)[] = [];
+  socket.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (const w of waiters.splice(0)) w();
+  });
+  const ended = new Promise<void>((r) => {
+    socket.once('close', () => r());
+    socket.once('error', () => r());
+  });
+  const read = async (n: number): Promise<Buffer> => {
+    while (buf.length < n) {
+      const more = new Promise<void>((r) => waiters.push(r));
+      await Promise.race([more, ended]);
+      if (buf.length < n && socket.destroyed) throw new RangeError(`SOCKS5 peer closed after ${buf.length} bytes`);
+    }
+    const out = buf.subarray(0, n);
+    buf = buf.subarray(n);
+    return out;
+  };
+  socket.write(Buffer.from([5, 1, 0]));
+  const method = await read(2);
+  if (method[1] !== 0) throw new RangeError(`SOCKS5 method ${method[1]}`);
+  const name = Buffer.from(host);
+  const p = Buffer.alloc(2);
+  p.writeUInt16BE(port);
+  const addr = isIP(host) === 4 ? Buffer.from([1, ...host.split('.').map(Number)]) : Buffer.concat([Buffer.from([3, name.length]), name]);
+  socket.write(Buffer.concat([Buffer.from([5, cmd, 0]), addr, p]));
+  const head = await read(10);
+  return { rep: head[1]!, socket };
 }
 
 export interface SocksPeer extends Peer {
