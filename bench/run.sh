@@ -5,7 +5,7 @@
 # Needs the shared harness (../shared/bench, or BENCH=path), wrk, nginx and its origin files:
 # run `bash $BENCH/setup.sh` once (apt packages, /tmp/bench-www). Loopback only, every run bounded.
 #   mem: bench-mem.sh (1,000 idle SOCKS5 and CONNECT tunnels) on the fresh processes, before the rest.
-# env: TESTS="tcppm http socks mem" REPS=1 DURATION=10 (passed to the harness), BENCH=../shared/bench
+# env: TESTS="tcppm http socks mem" REPS=1 WARMUP=8 (seconds of unrecorded load per service first) DURATION=10 (passed to the harness), BENCH=../shared/bench
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH="${BENCH:-$HERE/../shared/bench}"
@@ -59,6 +59,19 @@ if [[ " $TESTS " == *" mem "* ]]; then
   run_one node-pipe 1 "$BENCH/bench-mem.sh" --pid "$NODE_PID" --mode socks --port "$NODE_SOCKS"
   run_one rx3proxy 1 "$BENCH/bench-mem.sh" --pid "$RX_PID" --mode connect --port "$RX_HTTP"
   run_one node-pipe 1 "$BENCH/bench-mem.sh" --pid "$NODE_PID" --mode connect --port "$NODE_HTTP"
+fi
+# Warm-up (not recorded): V8 needs several seconds of load before the per-connection paths are
+# optimised; both implementations get the same. WARMUP=0 skips it.
+WARMUP="${WARMUP:-8}"
+if [ "$WARMUP" -gt 0 ]; then
+  for t in $TESTS; do
+    case $t in
+      http)
+        for p in "$RX_HTTP" "$NODE_HTTP"; do DURATION=$WARMUP "$BENCH/bench-http.sh" "$p" > /dev/null 2>&1 || true; done ;;
+      socks)
+        for p in "$RX_SOCKS" "$NODE_SOCKS"; do DURATION=$WARMUP "$BENCH/bench-socks-rate.sh" "$p" > /dev/null 2>&1 || true; done ;;
+    esac
+  done
 fi
 for rep in $(seq "$REPS"); do
   for t in $TESTS; do
