@@ -27,6 +27,17 @@ export interface Dialer {
 }
 
 /** Maps a socket error to our codes (3proxy: connect failures are 13, bind failures 12). */
+const plainAddress = (a: string): string => (a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a);
+
+/**
+ * True when address:port is the very socket the client connected to: dialing it would feed the
+ * proxy its own connection, over and over until maxconn (a name or a transparent Host header
+ * that resolves to the proxy itself; 3proxy answers such requests with 519).
+ */
+export function isOwnListener(connection: { readonly localAddress: string; readonly localPort: number }, address: string, port: number): boolean {
+  return port === connection.localPort && plainAddress(address) === plainAddress(connection.localAddress);
+}
+
 export function mapConnectError(err: unknown, target: string): ProxyError {
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {

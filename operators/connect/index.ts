@@ -16,6 +16,7 @@ import { proxyError, type ProxyError } from '../../core/errors';
 import type { Session } from '../../core/session';
 import type { Env } from '../../core/env';
 import type { FamilyPolicy } from '../../core/net/resolver';
+import { isOwnListener } from '../../core/net/dialer';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 
 export interface ConnectOptions {
@@ -97,6 +98,10 @@ async function dialDirect(
   const addrs = await env.resolver.resolve(target, o.family, isIP(target) === 0 ? session.abort.signal : undefined);
   let last: ProxyError | null = null;
   for (const a of addrs) {
+    if (isOwnListener(session.connection, a.address, req.port)) {
+      last = proxyError('PRX_ERR_REQUEST_RECURSION');
+      continue;
+    }
     const localAddress = session.externalAddress ?? (a.family === 6 ? o.externals.v6 : o.externals.v4);
     if (localAddress !== undefined) session.externalAddress = localAddress;
     try {

@@ -15,6 +15,7 @@ import type { Env } from '../../core/env';
 import type { Session } from '../../core/session';
 import type { FamilyPolicy } from '../../core/net/resolver';
 import { proxyError, type ProxyError } from '../../core/errors';
+import { isOwnListener } from '../../core/net/dialer';
 import type { ChainDialer } from '../connect';
 
 /** session.state key of the service's HttpUpstream. */
@@ -74,6 +75,10 @@ async function dialDirect(env: Env, o: HttpUpstreamOptions, options: ClientReque
   const addrs = family !== 0 ? [{ address: host, family: family as 4 | 6 }] : await env.resolver.resolve(host, o.family, signal);
   let last: ProxyError | null = null;
   for (const a of addrs) {
+    if (isOwnListener(session.connection, a.address, port)) {
+      last = proxyError('PRX_ERR_REQUEST_RECURSION');
+      continue;
+    }
     try {
       return await env.dialer.dial({
         host: a.address,

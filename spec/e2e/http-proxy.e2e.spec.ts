@@ -177,6 +177,29 @@ services:
     expect(proxy.rt.liveConnections()).toBe(0);
   }, 120000);
 
+  it('refuses a name or a transparent Host that resolves to the proxy itself (519), instead of looping', async () => {
+    proxy = await startProxy(`
+version: 1
+accessLog: { to: none, format: json }
+resolver: { hosts: { self.test: 127.0.0.1 } }
+services:
+  - { name: http, type: proxy, listen: 127.0.0.1:0 }
+  - { name: socks, type: socks, listen: 127.0.0.1:0 }
+`);
+    const port = proxy.ports['http']!;
+    // Origin form (transparent use): the target comes from Host, a name for the proxy's own port.
+    const c = await tcpConnect(port);
+    const got = readAll(c);
+    c.end(`GET / HTTP/1.1\r\nHost: self.test:${port}\r\nConnection: close\r\n\r\n`);
+    expect((await got).toString()).toMatch(/^HTTP\/1\.[01] 503 [\s\S]*PRX_ERR_REQUEST_RECURSION/);
+    const viaSocks = await curl(['--socks5-hostname', `127.0.0.1:${proxy.ports['socks']!}`, `http://self.test:${proxy.ports['socks']!}/`]);
+    expect(viaSocks.code).not.toBe(0);
+    const recs = await proxy.waitForRecords(2);
+    expect(recs.map((r) => r.errorCode).sort()).toEqual(['PRX_ERR_REQUEST_RECURSION', 'PRX_ERR_REQUEST_RECURSION']);
+    // One connection each: nothing looped through the proxy.
+    expect(recs).toHaveLength(2);
+  });
+
   it('answers garbage with 400 and logs it', async () => {
     proxy = await startProxy(config());
     const c = await tcpConnect(proxy.ports['http']!);
