@@ -23,7 +23,7 @@ function startProcess(cmd: string, args: string[], ready: RegExp, dir: string, p
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     const onData = (d: Buffer): void => {
       out += d.toString();
-      if (ready.test(out)) {
+      if (out.search(ready) >= 0) {
         resolve({
           port,
           stop: async () => {
