@@ -2,6 +2,7 @@
  * admin: the admin service's terminal step (3proxy `admin`), after authenticate/authorize have
  * accepted an ADMIN request read by `readRequest{protocol: admin}`.
  *
+ *   GET    /                    the web page (page.ts), which reads the API below
  *   GET    /healthz             200 while the process serves
  *   GET    /ready               200 when every service listens, else 503
  *   GET    /api/services        services with their live and accepted connection counts
@@ -33,6 +34,7 @@ import {
 import { sendBody, sendJson } from './reader';
 import { redactConfig } from './redact';
 import { adminMetrics, type AdminMetrics } from './metrics';
+import { PAGE_HEADERS, PAGE_HTML } from './page';
 import './reader';
 
 export interface AdminServiceOptions {
@@ -52,6 +54,7 @@ type Handler = (ctx: Ctx, s: Session, res: ServerResponse, param: string) => Pro
 const services = (rt: Runtime): readonly ServiceView[] => rt.services;
 
 const ROUTES: readonly { method: string; path: RegExp; handler: Handler; writes?: boolean }[] = [
+  { method: 'GET', path: /^\/$/, handler: (_c, _s, res) => sendBody(res, 200, PAGE_HTML, PAGE_HEADERS) },
   { method: 'GET', path: /^\/healthz$/, handler: (_c, _s, res) => sendJson(res, 200, { status: 'ok' }) },
   {
     method: 'GET',

@@ -299,18 +299,30 @@ describe('mail gateways', () => {
       expect(rec).toMatchObject({ errorCode: 'PRX_ERR_CONNECT_REFUSED', code: 13, requestedPort: port });
     });
 
-    it('refuses a server that greets like a proxy (loop guard, 622)', async () => {
+    it('refuses a server that greets like a proxy (loop guard, 622), and its own address at once (519)', async () => {
+      // Another gateway as the "server": its "+OK Proxy" greeting must be refused.
+      const other = await startProxy(config('pop3p'));
       proxy = await startProxy(config('pop3p'));
-      const gw = proxy.ports['gw']!;
-      const c = await tcpConnect(gw);
-      const lines = new Lines(c);
-      await lines.next();
-      // The gateway itself as the server: its "+OK Proxy" greeting must be refused.
-      c.write(`USER ${USER}@127.0.0.1:${gw}\r\n`);
-      expect(await lines.next()).toMatch(/^-ERR .*PRX_ERR_POP3_BAD_GREETING/);
-      await closed(c);
-      const recs = await proxy.waitForRecords(2);
-      expect(recs.map((r) => r.errorCode).sort()).toEqual(['PRX_ERR_POP3_BAD_GREETING', 'PRX_ERR_POP3_NO_USER']);
+      try {
+        const c = await tcpConnect(proxy.ports['gw']!);
+        const lines = new Lines(c);
+        await lines.next();
+        c.write(`USER ${USER}@127.0.0.1:${other.ports['gw']!}\r\n`);
+        expect(await lines.next()).toMatch(/^-ERR .*PRX_ERR_POP3_BAD_GREETING/);
+        await closed(c);
+        const [rec] = await proxy.waitForRecords(1);
+        expect(rec!.errorCode).toBe('PRX_ERR_POP3_BAD_GREETING');
+        // The gateway's own address is refused before any connection is made.
+        const self = await tcpConnect(proxy.ports['gw']!);
+        const selfLines = new Lines(self);
+        await selfLines.next();
+        self.write(`USER ${USER}@127.0.0.1:${proxy.ports['gw']!}\r\n`);
+        expect(await selfLines.next()).toMatch(/^-ERR .*PRX_ERR_REQUEST_RECURSION/);
+        await closed(self);
+        expect((await proxy.waitForRecords(2))[1]!.errorCode).toBe('PRX_ERR_REQUEST_RECURSION');
+      } finally {
+        await other.stop();
+      }
     });
   });
 
