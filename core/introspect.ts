@@ -22,6 +22,8 @@ export const RELOAD_CONTROL_SYMBOL = 'rx3proxy.reloadControl';
 export interface ReloadControl {
   reload(reason: string): Promise<{ readonly ok: boolean; readonly problems: readonly string[]; readonly added: readonly string[]; readonly removed: readonly string[]; readonly kept: readonly string[] }>;
   readonly generation: number;
+  /** The config file it reloads from: what PUT /api/config writes (the Supervisor's `file`). */
+  readonly file: string;
 }
 
 /** What the admin reads of a service (ServiceRuntime and UdpServiceRuntime both have it). */

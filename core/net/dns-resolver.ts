@@ -60,6 +60,11 @@ export class DnsResolver implements Resolver {
   private readonly cache4: TtlCache;
   private readonly cache6: TtlCache;
   private readonly system = new SystemResolver();
+  /**
+   * Cache lookups of the configured servers' path (per record type), for the admin metrics.
+   * Plain increments: names answered by hosts, fakeResolve or the system resolver are not counted.
+   */
+  private readonly counts = { hits: 0, misses: 0 };
 
   constructor(
     cfg: ResolverConfig = {},
@@ -81,6 +86,11 @@ export class DnsResolver implements Resolver {
   /** Entries currently cached (v4, v6); for tests and the admin page. */
   cacheSizes(): { v4: number; v6: number } {
     return { v4: this.cache4.size, v6: this.cache6.size };
+  }
+
+  /** Cache hits and misses since this resolver was built (read-only view). */
+  cacheStats(): { readonly hits: number; readonly misses: number } {
+    return { hits: this.counts.hits, misses: this.counts.misses };
   }
 
   async resolve(host: string, policy: FamilyPolicy, signal?: AbortSignal): Promise<ResolvedAddress[]> {
@@ -112,7 +122,11 @@ export class DnsResolver implements Resolver {
   private async lookupType(name: string, type: RecordType, signal?: AbortSignal): Promise<readonly string[]> {
     const cache = type === 'A' ? this.cache4 : this.cache6;
     const hit = cache.get(name, this.now());
-    if (hit !== undefined) return hit.addresses;
+    if (hit !== undefined) {
+      this.counts.hits++;
+      return hit.addresses;
+    }
+    this.counts.misses++;
     let last: ProxyError = proxyError('PRX_ERR_DNS_FAILED', name, 'no name server answered');
     const perServer = Math.max(1, Math.floor(this.timeoutMs / this.servers.length));
     for (const server of this.servers) {

@@ -10,6 +10,8 @@
  *   DELETE /api/sessions/:id    closes one; resolves once it ended (its access record is written)
  *   GET    /api/counters        counters.rules with limit and usage
  *   GET    /api/config          the config in effect, secrets redacted
+ *   GET    /api/errors          the last failed requests, newest first (errors.ts)
+ *   PUT    /api/config          only with options.writable: validate, write the config file, reload (config-write.ts)
  *   POST   /api/reload          through the Supervisor's ReloadControl if one was provided, else 501
  *   GET    /metrics             Prometheus text format (metrics.ts)
  *
@@ -35,18 +37,26 @@ import { sendBody, sendJson } from './reader';
 import { redactConfig } from './redact';
 import { adminMetrics, type AdminMetrics } from './metrics';
 import { PAGE_HEADERS, PAGE_HTML } from './page';
+import { recentErrors, type RecentErrors } from './errors';
+import { MAX_CONFIG_BYTES, liveSchema, readBody, writeConfig } from './config-write';
+import type { JsonSchema } from '../../core/operator';
 import './reader';
 
 export interface AdminServiceOptions {
   readOnly?: boolean;
   metricsPerUser?: boolean;
+  writable?: boolean;
 }
 
 interface Ctx {
   readonly env: Env;
   readonly rt: Runtime;
   readonly metrics: AdminMetrics;
+  readonly errors: RecentErrors;
   readonly readOnly: boolean;
+  readonly writable: boolean;
+  /** Built on the first PUT: compiling the schema costs, and most admin services never write. */
+  schema: JsonSchema | null;
 }
 
 type Handler = (ctx: Ctx, s: Session, res: ServerResponse, param: string) => Promise<number>;
@@ -86,12 +96,31 @@ const ROUTES: readonly { method: string; path: RegExp; handler: Handler; writes?
   },
   { method: 'GET', path: /^\/api\/counters$/, handler: (c, _s, res) => sendJson(res, 200, { counters: counterSnapshots(c.rt.env.config, c.rt.limits) }) },
   { method: 'GET', path: /^\/api\/config$/, handler: (c, _s, res) => sendJson(res, 200, { file: c.rt.loaded.file, config: redactConfig(c.rt.env.config) }) },
+  { method: 'GET', path: /^\/api\/errors$/, handler: (c, _s, res) => sendJson(res, 200, { capacity: c.errors.capacity, errors: c.errors.list() }) },
+  {
+    method: 'PUT',
+    path: /^\/api\/config$/,
+    writes: true,
+    handler: async (c, s, res) => {
+      if (!c.writable) return sendJson(res, 403, { error: 'PRX_ERR_ADMIN_FORBIDDEN', message: 'config editing is off for this admin service (options.writable)' });
+      const control = reloadControl(c);
+      if (control === undefined) return sendJson(res, 501, { error: 'PRX_ERR_ADMIN_NO_RELOAD', message: 'this process was started without a reload supervisor: there is no config file to write' });
+      if (c.rt.loaded.legacy) return sendJson(res, 409, { error: 'PRX_ERR_ADMIN_LEGACY', message: `${control.file} is a 3proxy.cfg; convert it to YAML to edit it through the API` });
+      const req = s.httpRequest;
+      const body = req === null ? ({ ok: true, text: '' } as const) : await readBody(req);
+      if (!body.ok) return sendJson(res, body.tooLarge ? 413 : 400, { error: 'PRX_ERR_ADMIN_BODY', message: body.tooLarge ? `config body over ${MAX_CONFIG_BYTES} bytes` : 'the request body did not arrive' }, { connection: 'close' });
+      c.schema ??= liveSchema(c.rt);
+      const out = await writeConfig(c.rt, control, c.schema, body.text);
+      if (out.reloaded !== undefined) c.metrics.reloaded(out.reloaded);
+      return sendJson(res, out.status, out.body);
+    },
+  },
   {
     method: 'POST',
     path: /^\/api\/reload$/,
     writes: true,
     handler: async (c, _s, res) => {
-      const control = c.env.symbols.get(RELOAD_CONTROL_SYMBOL) as ReloadControl | undefined;
+      const control = reloadControl(c);
       if (control === undefined) {
         return sendJson(res, 501, { error: 'PRX_ERR_ADMIN_NO_RELOAD', message: 'this process was started without a reload supervisor; reload with SIGHUP or a monitor: file' });
       }
@@ -103,9 +132,11 @@ const ROUTES: readonly { method: string; path: RegExp; handler: Handler; writes?
   {
     method: 'GET',
     path: /^\/metrics$/,
-    handler: async (c, _s, res) => sendBody(res, 200, Buffer.from(await c.metrics.scrape(services(c.rt))), { 'content-type': c.metrics.contentType }),
+    handler: async (c, _s, res) => sendBody(res, 200, Buffer.from(await c.metrics.scrape(services(c.rt), c.rt.env.resolver)), { 'content-type': c.metrics.contentType }),
   },
 ];
+
+const reloadControl = (c: Ctx): ReloadControl | undefined => c.env.symbols.get(RELOAD_CONTROL_SYMBOL) as ReloadControl | undefined;
 
 async function route(ctx: Ctx, s: Session, res: ServerResponse): Promise<number> {
   const path = (s.request.url.split('?')[0] ?? '/').replace(/\/+$/, '') || '/';
@@ -123,7 +154,7 @@ export const admin = defineOperator<Record<string, never>>({
   schema: {
     $id: 'rx3proxy:operator/admin',
     type: 'object',
-    description: "Answers admin API requests (after readRequest{protocol: admin}, authenticate, authorize); the service's options say readOnly and metricsPerUser.",
+    description: "Answers admin API requests (after readRequest{protocol: admin}, authenticate, authorize); the service's options say readOnly, writable and metricsPerUser.",
     additionalProperties: false,
     properties: {},
   },
@@ -133,7 +164,9 @@ export const admin = defineOperator<Record<string, never>>({
     const o = (ctx.service.config['options'] ?? {}) as AdminServiceOptions;
     const metrics = adminMetrics(o.metricsPerUser === true);
     metrics.attach(rt.accessLogs.listeners);
-    const c: Ctx = { env, rt, metrics, readOnly: o.readOnly === true };
+    const errors = recentErrors();
+    errors.attach(rt.accessLogs.listeners);
+    const c: Ctx = { env, rt, metrics, errors, readOnly: o.readOnly === true, writable: o.writable === true, schema: null };
     return sessionStep(async (s) => {
       const res = s.httpResponse;
       if (res === null) throw proxyError('PRX_ERR_INTERNAL', 'admin step without an HTTP request (readRequest protocol must be admin)');

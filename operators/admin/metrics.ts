@@ -4,6 +4,7 @@
  *   per finished request: one access record -> requests, bytes, duration, auth failures
  *                         (the log step's record, so nothing runs per chunk)
  *   per scrape:           live connections and accepted counts read from the services,
+ *                         DNS cache hits/misses read from the resolver,
  *                         prom-client's default process metrics (event-loop lag included)
  *
  * One registry per process and label set: a reload builds a new admin service, and its
@@ -12,8 +13,33 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AccessRecord } from '../log/record';
 import type { ServiceView } from '../../core/introspect';
+import { ERRORS } from '../../core/errors';
 
 const AUTH_CODES = /^PRX_ERR_(AUTH_|ACL_NO_MATCH)/;
+
+/** Client-blamed failures that end a relay already under way: the connection was served, not refused. */
+const NOT_REFUSALS = new Set(['PRX_ERR_IDLE_TIMEOUT', 'PRX_ERR_BANDWIDTH_TIMEOUT', 'PRX_ERR_CLIENT_RESET', 'PRX_ERR_SOCKS_UDP_FRAGMENT', 'PRX_ERR_SOCKS_UDP_STRANGER']);
+
+/**
+ * Why a request was refused, or null when it was not: the auth chain, the ACL, a limit, or a
+ * handshake the client got wrong. Only client-blamed codes count; a maxconn wait writes no record
+ * (the connection waits for a slot), so it never lands here.
+ */
+export function refusalReason(errorCode: string | null): string | null {
+  if (errorCode === null || NOT_REFUSALS.has(errorCode)) return null;
+  const spec = (ERRORS as Partial<Record<string, { blame: string }>>)[errorCode];
+  if (spec === undefined || spec.blame !== 'client') return null;
+  if (errorCode.startsWith('PRX_ERR_AUTH_') || errorCode === 'PRX_ERR_ACL_NO_MATCH' || errorCode === 'PRX_ERR_SOCKS_NO_METHOD') return 'auth';
+  if (errorCode.startsWith('PRX_ERR_ACL_')) return 'acl';
+  if (/^PRX_ERR_(LIMIT|QUOTA|CONNLIM)_/.test(errorCode)) return 'limit';
+  return 'handshake';
+}
+
+/** What the metrics read of a resolver that counts its cache (DnsResolver). */
+interface CountingResolver {
+  cacheStats(): { readonly hits: number; readonly misses: number };
+}
+const counting = (r: unknown): r is CountingResolver => typeof (r as Partial<CountingResolver> | null)?.cacheStats === 'function';
 
 export class AdminMetrics {
   readonly registry = new Registry();
@@ -24,6 +50,10 @@ export class AdminMetrics {
   private readonly duration: Histogram<'service'>;
   private readonly authFailures: Counter<'service' | 'code'>;
   private readonly reloads: Counter<'result'>;
+  private readonly refused: Counter<'service' | 'reason' | 'code'>;
+  private readonly dns: Counter<'result'>;
+  /** Hits/misses last seen per resolver: each runtime builds its own, counting from 0. */
+  private readonly dnsSeen = new WeakMap<object, { hits: number; misses: number }>();
   /** accepted count last seen per ServiceRuntime, so a reload's fresh count adds, never rewinds. */
   private readonly seen = new WeakMap<object, number>();
   /** Access-log hubs already feeding this registry (two admin services must not count twice). */
@@ -55,6 +85,13 @@ export class AdminMetrics {
       registers: r,
     });
     this.authFailures = new Counter({ name: 'rx3proxy_auth_failures_total', help: 'Requests refused for missing or wrong credentials, by service and error code.', labelNames: ['service', 'code'], registers: r });
+    this.refused = new Counter({
+      name: 'rx3proxy_connections_refused_total',
+      help: 'Requests refused before they were served, by service, reason (auth, acl, limit, handshake) and error code.',
+      labelNames: ['service', 'reason', 'code'],
+      registers: r,
+    });
+    this.dns = new Counter({ name: 'rx3proxy_dns_cache_total', help: "Lookups of the resolver's cache (resolver.servers), by result (hit, miss).", labelNames: ['result'], registers: r });
     this.reloads = new Counter({ name: 'rx3proxy_reloads_total', help: 'Reloads requested through the admin API, by result.', labelNames: ['result'], registers: r });
   }
 
@@ -75,6 +112,8 @@ export class AdminMetrics {
     if (rec.bytesOut > 0) this.bytes.inc({ ...base, direction: 'out' }, rec.bytesOut);
     this.duration.observe({ service: rec.service }, rec.durationMs / 1000);
     if (rec.errorCode !== null && AUTH_CODES.test(rec.errorCode)) this.authFailures.inc({ service: rec.service, code: rec.errorCode });
+    const reason = refusalReason(rec.errorCode);
+    if (reason !== null) this.refused.inc({ service: rec.service, reason, code: rec.errorCode ?? '' });
   }
 
   reloaded(ok: boolean): void {
@@ -82,7 +121,14 @@ export class AdminMetrics {
   }
 
   /** The text exposition, with the service gauges read at this moment. */
-  async scrape(services: readonly ServiceView[]): Promise<string> {
+  async scrape(services: readonly ServiceView[], resolver?: unknown): Promise<string> {
+    if (counting(resolver)) {
+      const now = resolver.cacheStats();
+      const last = this.dnsSeen.get(resolver) ?? { hits: 0, misses: 0 };
+      this.dns.inc({ result: 'hit' }, Math.max(0, now.hits - last.hits));
+      this.dns.inc({ result: 'miss' }, Math.max(0, now.misses - last.misses));
+      this.dnsSeen.set(resolver, { hits: now.hits, misses: now.misses });
+    }
     this.active.reset();
     for (const s of services) {
       this.active.set({ service: s.name }, s.live.size);

@@ -141,6 +141,18 @@ const SCRIPT = `
     });
   }
 
+  function errors() {
+    return api('GET', '/api/errors').then(function (r) {
+      if (r.status !== 200) throw new Error('/api/errors: ' + r.status);
+      $('error-count').textContent = String(r.body.errors.length);
+      fill($('errors'), r.body.errors.map(function (e) {
+        var tr = row([e.time, e.service, e.user, e.client, e.target, e.legacy, el('span', e.code, 'bad'), e.message, e.request]);
+        tr.dataset.code = e.code;
+        return tr;
+      }));
+    });
+  }
+
   function config() {
     return api('GET', '/api/config').then(function (r) {
       if (r.status !== 200) throw new Error('/api/config: ' + r.status);
@@ -166,7 +178,7 @@ const SCRIPT = `
     // One refresh at a time: a slow answer must not pile requests up on the service.
     if (busy) return;
     busy = true;
-    Promise.all([services(), sessions(), counters()]).then(function () {
+    Promise.all([services(), sessions(), counters(), errors()]).then(function () {
       status('updated ' + new Date().toLocaleTimeString(), false);
     }).catch(function (e) { status(String(e), true); }).then(function () { busy = false; });
   }
@@ -202,6 +214,10 @@ export const PAGE_HTML = Buffer.from(`<!doctype html>
 <h2>Counters</h2>
 <table><thead><tr><th>rule</th><th>id</th><th>comment</th><th>direction</th><th>every</th><th>limit</th><th>used</th><th>state</th><th>period start</th></tr></thead>
 <tbody id="counters"></tbody></table>
+
+<h2>Recent errors (<span id="error-count">0</span>)</h2>
+<table><thead><tr><th>time</th><th>service</th><th>user</th><th>client</th><th>target</th><th>%E</th><th>code</th><th>message</th><th>request</th></tr></thead>
+<tbody id="errors"></tbody></table>
 
 <h2>Config in effect</h2>
 <p><span id="config-file"></span> <button id="reload" type="button">reload</button></p>

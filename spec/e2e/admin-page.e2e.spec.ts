@@ -193,6 +193,12 @@ describe('admin web page (GET /)', () => {
       expect(await page.locator('#close-result').textContent()).toBe(`close ${mine!.id}: 200 {"closed":${mine!.id}}`);
       expect(proxy.rt.services.find((s) => s.name === 'mapper')!.live.size).toBe(0);
 
+      // The killed session is a failed request: the recent-errors panel lists it on a later refresh.
+      const errorRow = page.locator('#errors tr[data-code="PRX_ERR_SESSION_KILLED"]', { hasText: `127.0.0.1:${client.localPort}` });
+      await errorRow.waitFor({ timeout: 10000 });
+      const errorCells = await errorRow.locator('td').allTextContents();
+      expect(errorCells.slice(1, 7)).toEqual(['mapper', '-', `127.0.0.1:${client.localPort}`, `127.0.0.1:${upstream.port}`, '90', 'PRX_ERR_SESSION_KILLED']);
+
       await page.locator('#reload').click();
       await page.locator('#reload-result', { hasText: 'PRX_ERR_ADMIN_NO_RELOAD' }).waitFor({ timeout: 10000 });
       expect(await page.locator('#reload-result').textContent()).toMatch(/^501 /);

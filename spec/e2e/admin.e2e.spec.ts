@@ -3,7 +3,7 @@
  * HTTP requests with undici, a real TCP client relayed to an echo server.
  */
 import { request } from 'undici';
-import type { Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { echoServer, type Fixture } from '../helpers/servers';
 import { tcpConnect, closed } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
@@ -11,7 +11,7 @@ import { convertLegacy } from '../../config/convert';
 import { Runtime } from '../../core/runtime';
 import { silentLogger } from '../../core/logger';
 import { Supervisor } from '../../core/reload';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionSnapshot } from '../../core/introspect';
@@ -101,6 +101,30 @@ services:
     expect(JSON.parse(bob.text)).toMatchObject({ error: 'PRX_ERR_ACL_DENIED' });
   });
 
+  it('lists a refused request among the recent errors, newest first', async () => {
+    const records = proxy.records.length;
+    const refused = await call('GET', '/api/counters', basic('bob', 'bobs-password'));
+    expect(refused.status).toBe(403);
+    const [rec] = (await proxy.waitForRecords(records + 1)).slice(records);
+    const res = await call('GET', '/api/errors');
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.text) as { capacity: number; errors: Record<string, unknown>[] };
+    expect(body.capacity).toBe(100);
+    expect(body.errors[0]).toEqual({
+      time: new Date(rec!.time).toISOString(),
+      service: 'admin',
+      user: 'bob',
+      client: `127.0.0.1:${rec!.clientPort}`,
+      target: null,
+      code: 'PRX_ERR_ACL_DENIED',
+      legacy: 1,
+      message: 'access denied by ACL rule …',
+      request: 'GET /api/counters',
+    });
+    // Successful requests are not errors: the GET that read the list is not in it.
+    expect(body.errors.every((e) => e['code'] !== null && e['legacy'] !== 0)).toBe(true);
+  });
+
   it('lists a live tcppm session and closes it through DELETE, which ends and logs it', async () => {
     const c = await relayedClient();
     const list = await call('GET', '/api/sessions');
@@ -151,6 +175,17 @@ services:
     // The 401s of the first test were counted as auth failures.
     expect(sample(second, 'rx3proxy_auth_failures_total', 'service="admin",code="PRX_ERR_AUTH_REQUIRED"')).toBeGreaterThanOrEqual(1);
     expect(second).toMatch(/^rx3proxy_connections_active\{service="admin"\} [1-9]/m);
+
+    // A refusal by the ACL is counted as one, by reason and code.
+    const refusedSeries = 'service="admin",reason="acl",code="PRX_ERR_ACL_DENIED"';
+    const before = proxy.records.length;
+    expect((await call('GET', '/api/sessions', basic('bob', 'bobs-password'))).status).toBe(403);
+    await proxy.waitForRecords(before + 1);
+    const third = (await call('GET', '/metrics')).text;
+    expect(sample(third, 'rx3proxy_connections_refused_total', refusedSeries)).toBe(sample(second, 'rx3proxy_connections_refused_total', refusedSeries) + 1);
+    expect(sample(third, 'rx3proxy_connections_refused_total', 'service="admin",reason="auth",code="PRX_ERR_AUTH_REQUIRED"')).toBeGreaterThanOrEqual(1);
+    // The mapper's clean requests are not refusals.
+    expect(third).not.toMatch(/^rx3proxy_connections_refused_total\{service="mapper"/m);
   });
 
   it('shows the config in effect without passwords', async () => {
@@ -174,6 +209,10 @@ services:
     expect(reload.status).toBe(501);
     expect(JSON.parse(reload.text)).toMatchObject({ error: 'PRX_ERR_ADMIN_NO_RELOAD' });
     expect((await call('GET', '/api/reload')).status).toBe(405);
+    // Without options.writable the config cannot be replaced, whatever the body.
+    const put = await request(`http://127.0.0.1:${proxy.ports['admin']!}/api/config`, { method: 'PUT', headers: { authorization: ADMIN }, body: 'version: 1\nservices: []\n' });
+    expect(put.statusCode).toBe(403);
+    expect(await put.body.json()).toMatchObject({ error: 'PRX_ERR_ADMIN_FORBIDDEN', message: expect.stringContaining('writable') as string });
     expect((await call('GET', '/nowhere')).status).toBe(404);
   });
 });
@@ -189,7 +228,7 @@ describe('admin service config', () => {
   });
 
   it('refuses unknown admin options', () => {
-    const yaml = 'version: 1\nservices:\n  - { name: a, type: admin, listen: 127.0.0.1:0, options: { writable: true } }\n';
+    const yaml = 'version: 1\nservices:\n  - { name: a, type: admin, listen: 127.0.0.1:0, options: { editable: true } }\n';
     expect(() => Runtime.fromText(yaml, 'bad.yaml', { logger: silentLogger(), dryRun: true })).toThrow(expect.objectContaining({ code: 'PRX_ERR_CONFIG_INVALID' }) as Error);
   });
 });
@@ -224,6 +263,97 @@ services:
       expect(bad.status).toBe(422);
       expect(bad.body['ok']).toBe(false);
       expect(Object.keys(sup.runtime.ports()).sort()).toEqual(['admin', 'extra']);
+    } finally {
+      await sup.stop(0);
+    }
+  });
+});
+
+describe('admin config editing (writable)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rx3-admin-write-'));
+  const head = (options: string): string => `version: 1
+accessLog: { to: none }
+users: { admin: "CL:s3cret-admin" }
+services:
+  - { name: admin, type: admin, listen: 127.0.0.1:0, auth: [strong], options: ${options} }
+`;
+
+  const put = async (port: number, body: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await request(`http://127.0.0.1:${port}/api/config`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/yaml' }, body });
+    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+  };
+
+  it('PUT /api/config validates the body, keeps the file on problems, writes and reloads a valid one', async () => {
+    const file = join(dir, 'proxy.yaml');
+    const base = head('{ writable: true }');
+    writeFileSync(file, base);
+    const sup = await Supervisor.load(file, { logger: silentLogger() });
+    await sup.start();
+    try {
+      const port = sup.runtime.ports()['admin']!;
+      // Two problems on known lines: a tcppm without target (line 6), an unknown root key (line 7).
+      const broken = base + '  - { name: extra, type: tcppm, listen: 127.0.0.1:0 }\nnonsense: 1\n';
+      const bad = await put(port, broken);
+      expect(bad.status).toBe(422);
+      expect(bad.body).toMatchObject({ ok: false, written: false, error: 'PRX_ERR_CONFIG_INVALID' });
+      const problems = bad.body['problems'] as string[];
+      expect(problems.length).toBeGreaterThanOrEqual(2);
+      for (const p of problems) expect(p).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+      expect(problems.some((p) => p.startsWith(`${file}:6:`))).toBe(true);
+      expect(problems.some((p) => p.startsWith(`${file}:7:`))).toBe(true);
+      expect(readFileSync(file, 'utf8')).toBe(base);
+      expect(sup.generation).toBe(0);
+
+      const good = base + '  - { name: extra, type: tcppm, listen: 127.0.0.1:0, target: 127.0.0.1:9 }\n';
+      const ok = await put(port, good);
+      expect(ok).toMatchObject({ status: 200, body: { ok: true, written: true, file, added: ['extra'], generation: 1 } });
+      expect(readFileSync(file, 'utf8')).toBe(good);
+      expect(Object.keys(sup.runtime.ports()).sort()).toEqual(['admin', 'extra']);
+      // The temp file was renamed over the config, not left beside it.
+      expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+      // JSON is YAML too: a JSON body that drops the extra service is written and applied.
+      const json = JSON.stringify({ version: 1, accessLog: { to: 'none' }, users: { admin: 'CL:s3cret-admin' }, services: [{ name: 'admin', type: 'admin', listen: '127.0.0.1:0', auth: ['strong'], options: { writable: true } }] });
+      const back = await put(sup.runtime.ports()['admin']!, json);
+      expect(back).toMatchObject({ status: 200, body: { ok: true, removed: ['extra'], generation: 2 } });
+      expect(readFileSync(file, 'utf8')).toBe(json);
+    } finally {
+      await sup.stop(0);
+    }
+  });
+
+  it('puts the previous file back when the reload refuses a valid config (its port is taken)', async () => {
+    const file = join(dir, 'taken.yaml');
+    const base = head('{ writable: true }');
+    writeFileSync(file, base);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as AddressInfo).port;
+    const sup = await Supervisor.load(file, { logger: silentLogger() });
+    await sup.start();
+    try {
+      const res = await put(sup.runtime.ports()['admin']!, base + `  - { name: extra, type: tcppm, listen: 127.0.0.1:${taken}, target: 127.0.0.1:9 }\n`);
+      expect(res).toMatchObject({ status: 422, body: { ok: false, written: false, restored: true, error: 'PRX_ERR_CONFIG_INVALID' } });
+      expect((res.body['problems'] as string[]).join('\n')).toMatch(/extra|listen|EADDRINUSE/);
+      expect(readFileSync(file, 'utf8')).toBe(base);
+      expect(Object.keys(sup.runtime.ports())).toEqual(['admin']);
+    } finally {
+      await sup.stop(0);
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+
+  it('readOnly wins over writable: PUT /api/config answers 403 and the file is kept', async () => {
+    const file = join(dir, 'ro.yaml');
+    const base = head('{ writable: true, readOnly: true }');
+    writeFileSync(file, base);
+    const sup = await Supervisor.load(file, { logger: silentLogger() });
+    await sup.start();
+    try {
+      const res = await put(sup.runtime.ports()['admin']!, head('{ writable: true }'));
+      expect(res).toMatchObject({ status: 403, body: { error: 'PRX_ERR_ADMIN_FORBIDDEN', message: 'this admin service is read-only' } });
+      expect(readFileSync(file, 'utf8')).toBe(base);
+      expect(sup.generation).toBe(0);
     } finally {
       await sup.stop(0);
     }
