@@ -59,7 +59,10 @@ describe('proxy service (tunnels and bulk)', () => {
       const r = await curl(['-p', '-k', '-x', `http://127.0.0.1:${proxy.ports['http']!}`, `https://127.0.0.1:${port}/`]);
       expect(r.stdout).toBe('secure hello');
       const [rec] = await proxy.waitForRecords(1);
-      expect(rec).toMatchObject({ operation: 'HTTP_CONNECT', code: 0, remotePort: port, text: `CONNECT 127.0.0.1:${port} HTTP/1.1` });
+      expect(rec).toMatchObject({ operation: 'HTTP_CONNECT', remotePort: port, text: `CONNECT 127.0.0.1:${port} HTTP/1.1` });
+      // curl may close with a reset when TLS records (session tickets) arrive after it stopped
+      // reading; the body above arrived whole either way.
+      expect(['PRX_ERR_CLIENT_RESET', null]).toContain(rec!.errorCode);
       expect(rec!.bytesIn).toBeGreaterThan(500);
     } finally {
       tls.closeAllConnections();

@@ -61,7 +61,12 @@ services:
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`hello from ${NAME}:${port}`);
     const [rec] = await proxy.waitForRecords(1);
-    expect(rec).toMatchObject({ service: 'sni', operation: 'CONNECT', code: 0, host: NAME, requestedPort: httpsPort });
+    expect(rec).toMatchObject({ service: 'sni', operation: 'CONNECT', host: NAME, requestedPort: httpsPort });
+    // curl closes once it has the body; TLS 1.3 session tickets the server sends after the
+    // response can then meet a closed socket, and the client's kernel answers with a reset.
+    // Both endings are a complete relay: the body above arrived whole.
+    expect(['PRX_ERR_CLIENT_RESET', null]).toContain(rec!.errorCode);
+    expect(rec!.bytesIn).toBeGreaterThan(0);
     expect(rec!.text).toMatch(new RegExp(`TLSv1\\.[23] ${NAME.replace(/\./g, '\\.')} `));
     expect(proxy.lines[0]).toContain(NAME);
   });
