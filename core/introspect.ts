@@ -21,7 +21,10 @@ export const RELOAD_CONTROL_SYMBOL = 'rx3proxy.reloadControl';
 
 export interface ReloadControl {
   reload(reason: string): Promise<{ readonly ok: boolean; readonly problems: readonly string[]; readonly added: readonly string[]; readonly removed: readonly string[]; readonly kept: readonly string[] }>;
+  /** Applied reloads so far (any trigger: SIGHUP, SIGUSR1, monitor:, the admin API). */
   readonly generation: number;
+  /** Reloads refused so far (the running config was kept). */
+  readonly failedReloads: number;
   /** The config file it reloads from: what PUT /api/config writes (the Supervisor's `file`). */
   readonly file: string;
 }

@@ -53,6 +53,8 @@ export class Supervisor {
   private stopped = false;
   /** Applied reloads so far (tests and admin pages). */
   generation = 0;
+  /** Refused reloads so far (admin metrics). */
+  failedReloads = 0;
 
   /**
    * Loads and compiles `file`; throws PRX_ERR_CONFIG_INVALID like Runtime.fromFile. Plugins
@@ -111,6 +113,7 @@ export class Supervisor {
 
   private async apply(reason: string): Promise<ReloadResult> {
     const fail = (problems: string[]): ReloadResult => {
+      this.failedReloads++;
       for (const p of problems) this.logger.error({ reason }, `reload failed: ${p}`);
       this.logger.error({ reason, problems: problems.length }, 'reload failed: the running configuration is kept');
       return { ok: false, problems, added: [], removed: [], kept: [] };

@@ -63,6 +63,22 @@ type Handler = (ctx: Ctx, s: Session, res: ServerResponse, param: string) => Pro
 
 const services = (rt: Runtime): readonly ServiceView[] => rt.services;
 
+/** POST /api/reload (and 3proxy's GET /R): through the supervisor, 501 without one. */
+const reloadHandler: Handler = async (c, _s, res) => {
+  const control = reloadControl(c);
+  if (control === undefined) {
+    return sendJson(res, 501, { error: 'PRX_ERR_ADMIN_NO_RELOAD', message: 'this process was started without a reload supervisor; reload with SIGHUP or a monitor: file' });
+  }
+  const result = await control.reload('admin');
+  return sendJson(res, result.ok ? 200 : 422, { ...result, generation: control.generation });
+};
+
+function redirect(res: ServerResponse, location: string): Promise<number> {
+  res.writeHead(302, { location, 'content-length': '0' });
+  res.end();
+  return Promise.resolve(302);
+}
+
 const ROUTES: readonly { method: string; path: RegExp; handler: Handler; writes?: boolean }[] = [
   { method: 'GET', path: /^\/$/, handler: (_c, _s, res) => sendBody(res, 200, PAGE_HTML, PAGE_HEADERS) },
   { method: 'GET', path: /^\/healthz$/, handler: (_c, _s, res) => sendJson(res, 200, { status: 'ok' }) },
@@ -111,7 +127,6 @@ const ROUTES: readonly { method: string; path: RegExp; handler: Handler; writes?
       if (!body.ok) return sendJson(res, body.tooLarge ? 413 : 400, { error: 'PRX_ERR_ADMIN_BODY', message: body.tooLarge ? `config body over ${MAX_CONFIG_BYTES} bytes` : 'the request body did not arrive' }, { connection: 'close' });
       c.schema ??= liveSchema(c.rt);
       const out = await writeConfig(c.rt, control, c.schema, body.text);
-      if (out.reloaded !== undefined) c.metrics.reloaded(out.reloaded);
       return sendJson(res, out.status, out.body);
     },
   },
@@ -119,20 +134,18 @@ const ROUTES: readonly { method: string; path: RegExp; handler: Handler; writes?
     method: 'POST',
     path: /^\/api\/reload$/,
     writes: true,
-    handler: async (c, _s, res) => {
-      const control = reloadControl(c);
-      if (control === undefined) {
-        return sendJson(res, 501, { error: 'PRX_ERR_ADMIN_NO_RELOAD', message: 'this process was started without a reload supervisor; reload with SIGHUP or a monitor: file' });
-      }
-      const result = await control.reload('admin');
-      c.metrics.reloaded(result.ok);
-      return sendJson(res, result.ok ? 200 : 422, { ...result, generation: control.generation });
-    },
+    handler: (c, s, res, p) => reloadHandler(c, s, res, p),
   },
+  // 3proxy's admin paths, so bookmarks and scripts written for it keep working: its pages
+  // become sections of ours, and GET /R reloads as 3proxy's does (refused when read-only).
+  { method: 'GET', path: /^\/C$/, handler: (_c, _s, res) => redirect(res, '/#counters') },
+  { method: 'GET', path: /^\/S$/, handler: (_c, _s, res) => redirect(res, '/#sessions') },
+  { method: 'GET', path: /^\/F$/, handler: (_c, _s, res) => redirect(res, '/#config') },
+  { method: 'GET', path: /^\/R$/, writes: true, handler: (c, s, res, p) => reloadHandler(c, s, res, p) },
   {
     method: 'GET',
     path: /^\/metrics$/,
-    handler: async (c, _s, res) => sendBody(res, 200, Buffer.from(await c.metrics.scrape(services(c.rt), c.rt.env.resolver)), { 'content-type': c.metrics.contentType }),
+    handler: async (c, _s, res) => sendBody(res, 200, Buffer.from(await c.metrics.scrape(services(c.rt), c.rt.env.resolver, reloadControl(c))), { 'content-type': c.metrics.contentType }),
   },
 ];
 

@@ -92,7 +92,7 @@ export class AdminMetrics {
       registers: r,
     });
     this.dns = new Counter({ name: 'rx3proxy_dns_cache_total', help: "Lookups of the resolver's cache (resolver.servers), by result (hit, miss).", labelNames: ['result'], registers: r });
-    this.reloads = new Counter({ name: 'rx3proxy_reloads_total', help: 'Reloads requested through the admin API, by result.', labelNames: ['result'], registers: r });
+    this.reloads = new Counter({ name: 'rx3proxy_reloads_total', help: 'Config reloads by any trigger (SIGHUP, SIGUSR1, monitor:, the admin API), by result (ok, failed).', labelNames: ['result'], registers: r });
   }
 
   /** Feeds this registry from a runtime's access records (once per hub). */
@@ -116,12 +116,16 @@ export class AdminMetrics {
     if (reason !== null) this.refused.inc({ service: rec.service, reason, code: rec.errorCode ?? '' });
   }
 
-  reloaded(ok: boolean): void {
-    this.reloads.inc({ result: ok ? 'ok' : 'failed' });
-  }
+  /** Supervisor totals last seen: a scrape adds what happened since (the counter never rewinds). */
+  private reloadsSeen = { ok: 0, failed: 0 };
 
   /** The text exposition, with the service gauges read at this moment. */
-  async scrape(services: readonly ServiceView[], resolver?: unknown): Promise<string> {
+  async scrape(services: readonly ServiceView[], resolver?: unknown, reloads?: { readonly generation: number; readonly failedReloads: number }): Promise<string> {
+    if (reloads !== undefined) {
+      this.reloads.inc({ result: 'ok' }, Math.max(0, reloads.generation - this.reloadsSeen.ok));
+      this.reloads.inc({ result: 'failed' }, Math.max(0, reloads.failedReloads - this.reloadsSeen.failed));
+      this.reloadsSeen = { ok: reloads.generation, failed: reloads.failedReloads };
+    }
     if (counting(resolver)) {
       const now = resolver.cacheStats();
       const last = this.dnsSeen.get(resolver) ?? { hits: 0, misses: 0 };

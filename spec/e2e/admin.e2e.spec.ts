@@ -263,6 +263,24 @@ services:
       expect(bad.status).toBe(422);
       expect(bad.body['ok']).toBe(false);
       expect(Object.keys(sup.runtime.ports()).sort()).toEqual(['admin', 'extra']);
+
+      // A reload from elsewhere (SIGHUP calls this) counts in the metrics as much as the API's.
+      writeFileSync(file, base);
+      expect((await sup.reload('signal')).ok).toBe(true);
+      const get = async (path: string): Promise<{ status: number; headers: Record<string, unknown>; text: string }> => {
+        const res = await request(`http://127.0.0.1:${port}${path}`, { headers: { authorization: ADMIN } });
+        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+      };
+      const metrics = (await get('/metrics')).text;
+      expect(metrics).toMatch(/^rx3proxy_reloads_total\{result="ok"\} 2$/m);
+      expect(metrics).toMatch(/^rx3proxy_reloads_total\{result="failed"\} 1$/m);
+      // 3proxy's admin paths: GET /R reloads, /C /S /F lead to the page's sections.
+      const r = await get('/R');
+      expect([r.status, (JSON.parse(r.text) as { generation: number }).generation]).toEqual([200, 3]);
+      for (const [path, to] of [['/C', '/#counters'], ['/S', '/#sessions'], ['/F', '/#config']] as const) {
+        const red = await get(path);
+        expect([red.status, red.headers['location']]).toEqual([302, to]);
+      }
     } finally {
       await sup.stop(0);
     }
