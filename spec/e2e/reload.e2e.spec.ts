@@ -1,5 +1,5 @@
 /** Live reload with real processes: SIGHUP, monitor:, pidfile (dist/cli.js; run `npm run build` first). */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -119,7 +119,10 @@ describe('rx3proxy live reload (real process)', () => {
     const run = await start(`version: 1\nservices:\n${tcppm('s0', echo.port)}\n`);
     const first = ports()['s0']!;
     for (let i = 1; i <= 50; i++) {
-      writeFileSync(cfg, `version: 1\nservices:\n${tcppm(`s${i}`, echo.port)}\n`);
+      // Written whole (temp file + rename), as editors and config tools do: a reload that reads a
+      // half-written file is refused and keeps the old config, which is not what this test is about.
+      writeFileSync(`${cfg}.tmp`, `version: 1\nservices:\n${tcppm(`s${i}`, echo.port)}\n`);
+      renameSync(`${cfg}.tmp`, cfg);
       run.child.kill('SIGHUP');
       await new Promise((r) => setTimeout(r, 18)); // storm pacing: 50 signals in under a second
     }
