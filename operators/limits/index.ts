@@ -10,12 +10,12 @@
  * fast path's byte totals are also added to the counters.
  */
 import { defineOperator, sessionStep, type OperatorContext } from '../../core/operator';
-import type { AccessLogSink, AccessLogSpec, Env } from '../../core/env';
+import type { AccessLogSink, Env } from '../../core/env';
 import type { StepSpec } from '../../core/pipeline';
 import { LIMITS_SYMBOL, type Limits } from '../../core/limits';
 import { logDumpConfig, watchLogDump } from '../../core/limits/logdump';
 import { aclRequest } from '../authorize/service-acl';
-import { DEFAULT_ACCESS_LOG } from '../log';
+import { accessLogSpec } from '../log';
 
 export const limits = defineOperator<Record<string, never>>({
   name: 'limits',
@@ -56,13 +56,7 @@ function serviceLogSink(env: Env, ctx: OperatorContext): AccessLogSink | null {
   const steps = (cfg['pipeline'] as readonly StepSpec[] | undefined) ?? env.templates.require(ctx.service.type).pipeline;
   const step = steps.find((s) => Object.keys(s).length === 1 && 'log' in s);
   if (step === undefined) return null;
-  const options = (step['log'] ?? {}) as Partial<AccessLogSpec>;
-  const serviceLog = (cfg['accessLog'] ?? {}) as Partial<AccessLogSpec>;
-  const rootLog = (env.config['accessLog'] ?? {}) as Partial<AccessLogSpec>;
-  const spec: AccessLogSpec = {
-    to: options.to ?? serviceLog.to ?? rootLog.to ?? DEFAULT_ACCESS_LOG.to,
-    format: options.format ?? serviceLog.format ?? rootLog.format ?? DEFAULT_ACCESS_LOG.format,
-  };
+  const spec = accessLogSpec(step['log'] ?? {}, cfg, env.config);
   if (spec.to.startsWith('syslog:')) return null;
   return env.accessLogs.sink(spec);
 }

@@ -23,6 +23,16 @@ export interface LogOptions {
 
 export const DEFAULT_ACCESS_LOG: AccessLogSpec = { to: 'stdout', format: 'json' };
 
+/** Where a service's records go: the step's own to/format, else the service's accessLog, else the root's. */
+export function accessLogSpec(options: LogOptions, serviceConfig: Readonly<Record<string, unknown>>, rootConfig: Readonly<Record<string, unknown>>): AccessLogSpec {
+  const serviceLog = (serviceConfig['accessLog'] ?? {}) as Partial<AccessLogSpec>;
+  const rootLog = (rootConfig['accessLog'] ?? {}) as Partial<AccessLogSpec>;
+  return {
+    to: options.to ?? serviceLog.to ?? rootLog.to ?? DEFAULT_ACCESS_LOG.to,
+    format: options.format ?? serviceLog.format ?? rootLog.format ?? DEFAULT_ACCESS_LOG.format,
+  };
+}
+
 export const log = defineOperator<LogOptions>({
   name: 'log',
   schema: {
@@ -37,11 +47,7 @@ export const log = defineOperator<LogOptions>({
   },
   create(options, env, ctx): StepFunction {
     const serviceLog = (ctx.service.config['accessLog'] ?? {}) as Partial<AccessLogSpec>;
-    const rootLog = (env.config['accessLog'] ?? {}) as Partial<AccessLogSpec>;
-    const spec: AccessLogSpec = {
-      to: options.to ?? serviceLog.to ?? rootLog.to ?? DEFAULT_ACCESS_LOG.to,
-      format: options.format ?? serviceLog.format ?? rootLog.format ?? DEFAULT_ACCESS_LOG.format,
-    };
+    const spec = accessLogSpec(options, ctx.service.config, env.config);
     // Checked while compiling, so `rx3proxy validate` (which opens no file) refuses it too.
     if (spec.to.startsWith('syslog:')) {
       const where = options.to !== undefined ? 'log.to' : serviceLog.to !== undefined ? 'service accessLog.to' : 'accessLog.to';
