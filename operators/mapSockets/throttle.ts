@@ -4,8 +4,8 @@
  *
  * No Transform and no queue of ours: each direction is a `Pump` that writes every chunk as it
  * arrives, then pauses its source while the destination is full (write() returned false, until
- * 'drain') or while a bucket is in debt (until a timer). At most one socket read buffer plus one
- * chunk is in flight per direction, whatever the rate.
+ * 'drain') or while a bucket is in debt (parked in the bucket's FIFO queue until its turn). At
+ * most one socket read buffer plus one chunk is in flight per direction, whatever the rate.
  *
  * Quota: a chunk that would cross the remaining headroom is cut to it, the allowed bytes are
  * flushed to the receiver followed by a FIN, the sender is destroyed, and the session fails
@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Session } from '../../core/session';
 import type { SessionLimits, TokenBucket } from '../../core/limits';
+import type { BucketWaiter } from '../../core/limits/token-bucket';
 import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
 import type { RelayOptions } from './relay';
 
@@ -24,10 +25,13 @@ import type { RelayOptions } from './relay';
  * One direction: src -> dst, paced by buckets, bounded by the quota. Streams, not just sockets:
  * the HTTP relay pumps message bodies (IncomingMessage -> ServerResponse / ClientRequest).
  */
-export class Pump {
+export class Pump implements BucketWaiter {
   bytes = 0;
+  /** Last chunk's size: what the bucket expects this pump to take when it wakes it. */
+  expect = 16 * 1024;
   private drainWait = false;
-  private timer: NodeJS.Timeout | null = null;
+  /** The bucket this pump is parked on (in debt), or null. */
+  private parked: TokenBucket | null = null;
   private stopped = false;
 
   constructor(
@@ -40,10 +44,15 @@ export class Pump {
   ) {}
 
   start(): void {
+    // A shared bucket already in debt: queue behind the sessions that wait, rather than read a
+    // first chunk ahead of them (1,000 sessions starting at once would otherwise burst 1,000
+    // chunks). Paused before 'data' is attached, which would switch the stream to flowing.
+    const debt = this.indebted();
+    if (debt !== null) this.park(debt);
     this.src.on('data', this.onData);
     this.src.on('end', this.onEnd);
     this.dst.on('drain', this.onDrain);
-    this.src.resume();
+    if (debt === null) this.src.resume();
     // A source that already ended (e.g. a body-less request read by an earlier step) emits no
     // 'end' again; pipe() passes that end on as well.
     if (this.src.readableEnded) process.nextTick(() => !this.stopped && this.onEnd());
@@ -56,8 +65,8 @@ export class Pump {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.parked?.cancel(this);
+    this.parked = null;
     this.src.removeListener('data', this.onData);
     this.src.removeListener('end', this.onEnd);
     this.dst.removeListener('drain', this.onDrain);
@@ -83,14 +92,39 @@ export class Pump {
       this.drainWait = true;
       this.src.pause();
     }
+    if (this.buckets.length === 0) return;
+    this.expect = data.length;
+    let worst: TokenBucket | null = null;
     let delay = 0;
-    for (const b of this.buckets) delay = Math.max(delay, b.take(data.length));
-    if (delay > 0) {
-      this.src.pause();
-      if (this.timer !== null) clearTimeout(this.timer);
-      this.timer = setTimeout(this.onTimer, delay);
+    for (const b of this.buckets) {
+      const d = b.take(data.length);
+      if (d > delay) {
+        delay = d;
+        worst = b;
+      }
     }
+    if (worst !== null) this.park(worst);
   };
+
+  /** The bucket's turn came: wait on another one still in debt, or read again. */
+  wake(): void {
+    this.parked = null;
+    if (this.stopped) return;
+    const debt = this.indebted();
+    if (debt !== null) this.park(debt);
+    else this.maybeResume();
+  }
+
+  private park(bucket: TokenBucket): void {
+    this.src.pause();
+    this.parked = bucket;
+    bucket.wait(this);
+  }
+
+  private indebted(): TokenBucket | null {
+    for (const b of this.buckets) if (b.balance() < 0) return b;
+    return null;
+  }
 
   /** pipe()'s end propagation: a FIN from src becomes a FIN to dst once the queue is flushed. */
   private readonly onEnd = (): void => {
@@ -102,13 +136,8 @@ export class Pump {
     this.maybeResume();
   };
 
-  private readonly onTimer = (): void => {
-    this.timer = null;
-    this.maybeResume();
-  };
-
   private maybeResume(): void {
-    if (!this.stopped && !this.drainWait && this.timer === null) this.src.resume();
+    if (!this.stopped && !this.drainWait && this.parked === null) this.src.resume();
   }
 }
 
