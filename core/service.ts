@@ -20,6 +20,7 @@ import { parseDuration } from '../config/units';
 import { readProxyHeader } from './net/proxy-protocol';
 import { TlsHandshakeError, acceptTls, tlsMaterialFor, type TlsListenerConfig, type TlsMaterial } from './tls';
 import { GLOBAL_SLOTS_SYMBOL, type ConnectionSlots } from './limits/slots';
+import { LiveSet, type LiveConnection } from './live-set';
 
 export interface ServiceConfig {
   readonly name: string;
@@ -31,13 +32,7 @@ export interface ServiceConfig {
   readonly [key: string]: unknown;
 }
 
-/** A live client connection and the subscription that owns it. */
-export interface LiveConnection {
-  readonly connection: Connection;
-  readonly subscription: Subscription;
-  /** The request being processed, if any (admin pages show it). */
-  current: Session | null;
-}
+export type { LiveConnection } from './live-set';
 
 let nextConnectionId = 1;
 
@@ -71,7 +66,7 @@ export class ServiceRuntime {
   readonly template: ServiceTemplate;
   readonly info: ServiceInfo;
   readonly logger: Logger;
-  readonly live = new Set<LiveConnection>();
+  readonly live = new LiveSet();
   /** Sockets accepted since this service started listening (the admin's metrics read it). */
   accepted = 0;
   readonly listenAddress: ListenAddress;
@@ -84,8 +79,6 @@ export class ServiceRuntime {
   private boundPort = 0;
   private stopping = false;
   private warnedFull = false;
-  /** Called when the last live connection ends (graceful stop waits on this, not on a poll). */
-  private readonly drainWaiters = new Set<() => void>();
 
   constructor(
     readonly config: ServiceConfig,
@@ -219,7 +212,6 @@ export class ServiceRuntime {
       closeSocket(connection.socket);
       first.close();
       this.next();
-      if (this.live.size === 0) for (const w of [...this.drainWaiters]) w();
     });
   }
 
@@ -318,49 +310,24 @@ export class ServiceRuntime {
    */
   async stop(graceMs: number): Promise<void> {
     const closed = this.stopListening();
-    if (this.live.size > 0 && graceMs > 0) await this.drained(graceMs);
+    if (this.live.size > 0 && graceMs > 0) await this.live.drained(graceMs);
     this.killAll();
     await closed;
   }
 
   /** Cuts every live connection now. */
   killAll(): void {
-    for (const c of [...this.live]) c.subscription.unsubscribe();
+    this.live.killAll();
   }
 
   /** Cuts one connection (admin "close session"). */
   kill(connectionId: number): boolean {
-    for (const c of this.live) {
-      if (c.connection.id === connectionId) {
-        c.subscription.unsubscribe();
-        return true;
-      }
-    }
-    return false;
+    return this.live.kill(connectionId);
   }
 
   /** Resolves when no connection of this service is live (tests and graceful stop wait on it). */
   whenIdle(): Promise<void> {
-    if (this.live.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.drainWaiters.delete(done);
-        resolve();
-      };
-      this.drainWaiters.add(done);
-    });
-  }
-
-  private drained(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.drainWaiters.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      this.drainWaiters.add(finish);
-    });
+    return this.live.whenIdle();
   }
 }
 

@@ -21,7 +21,8 @@ import { compilePipeline, type CompiledPipeline } from './pipeline';
 import { Session, emptyRequest, type Connection, type ServiceInfo } from './session';
 import { proxyErrorFrom, toProxyError } from './errors';
 import { parseListen, type ListenAddress } from '../config/listen';
-import { DEFAULT_MAXCONN, ServiceRuntime, type LiveConnection, type ServiceConfig } from './service';
+import { DEFAULT_MAXCONN, ServiceRuntime, type ServiceConfig } from './service';
+import { LiveSet, type LiveConnection } from './live-set';
 
 export const UDP_ASSOCIATION_KEY = 'udp.association';
 
@@ -74,7 +75,7 @@ export class UdpServiceRuntime {
   readonly template: ServiceTemplate;
   readonly info: ServiceInfo;
   readonly logger: Logger;
-  readonly live = new Set<LiveConnection>();
+  readonly live = new LiveSet();
   readonly listenAddress: ListenAddress;
   private readonly pipeline: CompiledPipeline;
   private readonly maxconn: number;
@@ -87,7 +88,6 @@ export class UdpServiceRuntime {
   readonly server = null;
   private boundPort = 0;
   private stopping = false;
-  private readonly drainWaiters = new Set<() => void>();
 
   constructor(
     readonly config: ServiceConfig,
@@ -175,7 +175,6 @@ export class UdpServiceRuntime {
       assoc.release();
       connection.socket.destroy();
       first.close();
-      if (this.live.size === 0) for (const w of [...this.drainWaiters]) w();
     });
   }
 
@@ -219,49 +218,24 @@ export class UdpServiceRuntime {
   /** Graceful stop: let associations finish for up to `graceMs`, cut the rest, close the socket. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    if (this.live.size > 0 && graceMs > 0) await this.drained(graceMs);
+    if (this.live.size > 0 && graceMs > 0) await this.live.drained(graceMs);
     this.killAll();
     await this.closeSocket();
   }
 
   /** Cuts every live association now. */
   killAll(): void {
-    for (const c of [...this.live]) c.subscription.unsubscribe();
+    this.live.killAll();
   }
 
   /** Cuts one association (admin "close session"). */
   kill(connectionId: number): boolean {
-    for (const c of this.live) {
-      if (c.connection.id === connectionId) {
-        c.subscription.unsubscribe();
-        return true;
-      }
-    }
-    return false;
+    return this.live.kill(connectionId);
   }
 
   /** Resolves when no association of this service is live. */
   whenIdle(): Promise<void> {
-    if (this.live.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.drainWaiters.delete(done);
-        resolve();
-      };
-      this.drainWaiters.add(done);
-    });
-  }
-
-  private drained(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.drainWaiters.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      this.drainWaiters.add(finish);
-    });
+    return this.live.whenIdle();
   }
 }
 
