@@ -25,6 +25,7 @@ const MIN_CERT = 64;
 class RecordPump {
   private readonly reader: SocketReader;
   private stream: Buffer = Buffer.alloc(0);
+  private last: Buffer | null = null;
 
   constructor(
     from: Socket,
@@ -35,18 +36,28 @@ class RecordPump {
     this.reader = new SocketReader(from, () => proxyError('PRX_ERR_TLS_CHECK', closed));
   }
 
-  /** The next record, forwarded; handshake messages it completes, or null for another type. */
-  async next(): Promise<HandshakeMessage[] | null> {
+  /**
+   * The next record (forwarded unless `hold`: the first server record is only forwarded once it
+   * passed); the handshake messages it completes, or null for another record type.
+   */
+  async next(hold = false): Promise<HandshakeMessage[] | null> {
     const header = await this.reader.read(5);
     if (header[1] !== 3) throw proxyError('PRX_ERR_TLS_CHECK', 'not a TLS record');
     const body = await this.reader.read(header.readUInt16BE(3));
-    const record = Buffer.concat([header, body]);
-    this.to.write(record);
-    this.count(record.length);
+    this.last = Buffer.concat([header, body]);
+    if (!hold) this.forward();
     if (header[0] !== RECORD.HANDSHAKE) return null;
     const { messages, rest } = handshakeMessages(Buffer.concat([this.stream, body]));
     this.stream = rest;
     return messages;
+  }
+
+  /** Sends the last record read on to the other side. */
+  forward(): void {
+    if (this.last === null) return;
+    this.to.write(this.last);
+    this.count(this.last.length);
+    this.last = null;
   }
 
   release(): void {
@@ -62,10 +73,11 @@ export async function checkTlsHandshake(session: Session, level: number): Promis
   // Only level 4 reads the client's flight: until then its bytes stay in the socket for the relay.
   let fromClient: RecordPump | null = null;
   try {
-    const first = await fromServer.next();
+    const first = await fromServer.next(true);
     if (first === null || first.length === 0 || first[0]!.type !== HANDSHAKE.SERVER_HELLO) throw proxyError('PRX_ERR_TLS_CHECK', 'the server did not answer with a ServerHello');
     const version = serverHelloVersion(first[0]!.body);
     if (version === null) throw proxyError('PRX_ERR_TLS_CHECK', 'malformed ServerHello');
+    fromServer.forward();
     if (level < 3) return;
     if (version === 'TLSv1.3') throw proxyError('PRX_ERR_TLS_CHECK', 'TLS 1.3 encrypts the certificates; levels 3 and 4 need TLS 1.2 or older');
     let serverCert = false;

@@ -181,7 +181,7 @@ export const tlsReader: ProtocolReader = {
   create(options, _env, ctx) {
     const opts = (ctx.service.config['options'] ?? {}) as TlsOptions;
     // `auto` hands TLS here without tlspr's options: plain SNI relaying.
-    const starttls = ctx.service.config['type'] === 'tlspr' ? (opts.starttls ?? null) : null;
+    const starttls = ctx.service.type === 'tlspr' ? (opts.starttls ?? null) : null;
     const settings: TlsSettings = {
       port: opts.tlsPort ?? (starttls !== null ? STARTTLS_PORT[starttls] : 443),
       check: opts.tlsCheck ?? 1,
