@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { curl, tcpConnect, closed } from '../helpers/clients';
+import { curl, sClient, tcpConnect, closed } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 import { Lines } from '../helpers/lines';
 import { FIXTURE_MESSAGE, makeCert, startTlsServer, type MailProtocol, type StartTlsFixture, type TestCert } from '../helpers/starttls-server';
@@ -131,5 +131,15 @@ services:
     const [rec] = await proxy.waitForRecords(1);
     expect(rec).toMatchObject({ service: 'gw', errorCode: 'PRX_ERR_TLS_NO_HELLO' });
     expect(fixture.sessions).toHaveLength(0);
+  });
+
+  it('imapp: a ClientHello without a name goes to defaultHost (-h)', async () => {
+    fixture = await startTlsServer('imap', cert);
+    proxy = await startProxy(config('imap', fixture.port, `, defaultHost: '127.0.0.1:${fixture.port}'`));
+    const r = await sClient(['-starttls', 'imap', '-connect', `127.0.0.1:${proxy.ports['gw']!}`, '-noservername', '-CAfile', cert.certFile], 'a1 CAPABILITY', 'FIXTURE-INSIDE-TLS');
+    expect(r.stdout).toContain('FIXTURE-INSIDE-TLS');
+    expect(fixture.sessions[0]!.sni).toBe(false);
+    const [rec] = await proxy.waitForRecords(1);
+    expect(rec).toMatchObject({ host: '127.0.0.1', requestedPort: fixture.port });
   });
 });
