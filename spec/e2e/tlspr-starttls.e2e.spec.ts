@@ -104,6 +104,22 @@ services:
     expect(fixture.sessions).toHaveLength(0);
   });
 
+  it('pop3: CAPA lists STLS, USER before STLS gets -ERR, QUIT ends without a record', async () => {
+    fixture = await startTlsServer('pop3', cert);
+    proxy = await startProxy(config('pop3', fixture.port));
+    const c = await tcpConnect(proxy.ports['st']!);
+    const lines = new Lines(c);
+    expect(await lines.next()).toBe('+OK Proxy');
+    c.write('CAPA\r\n');
+    expect([await lines.next(), await lines.next(), await lines.next()]).toEqual(['+OK Capability list follows', 'STLS', '.']);
+    c.write('USER alice@mail.test\r\n');
+    expect(await lines.next()).toBe('-ERR need STLS first');
+    c.write('QUIT\r\n');
+    expect(await lines.next()).toBe('+OK');
+    await closed(c);
+    expect(fixture.sessions).toHaveLength(0);
+  });
+
   it('logs PRX_ERR_TLS_UPSTREAM_STARTTLS when the server refuses STLS, and closes the client', async () => {
     fixture = await startTlsServer('pop3', cert, { refuse: true });
     proxy = await startProxy(config('pop3', fixture.port));
