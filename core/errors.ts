@@ -217,6 +217,9 @@ export const ERRORS = {
   PRX_ERR_TLS_CHECK: e(340, 'TLS check failed: %s', 'upstream'),
   PRX_ERR_TLS_HANDSHAKE: e(360, 'TLS handshake failed: %s', 'upstream'),
   PRX_ERR_TLS_VERIFY: e(370, 'TLS certificate not verified: %s', 'upstream'),
+  PRX_ERR_TLS_CLIENT_CERT: e(375, 'TLS client sent no certificate (check level 4)', 'client'),
+  PRX_ERR_TLS_NO_STARTTLS: e(320, 'client did not ask for STARTTLS: %s', 'client'),
+  PRX_ERR_TLS_UPSTREAM_STARTTLS: e(330, 'server refused STARTTLS: %s', 'upstream'),
 
   // ---- mail, FTP, DNS, admin (600-899) ------------------------------------------------
   PRX_ERR_MAIL_PROTOCOL: e(610, 'mail protocol error: %s', 'client'),

@@ -30,7 +30,7 @@ const ONLY: Readonly<Record<string, readonly string[]>> = {
   h: ['pop3p', 'smtpp', 'imapp', 'ftppr'],
   x: ['pop3p', 'smtpp', 'imapp'],
   X: ['tlspr', 'auto'],
-  P: ['tlspr', 'auto'],
+  P: ['tlspr', 'auto', 'pop3p', 'smtpp', 'imapp'],
   c: ['tlspr', 'auto'],
   F: ['dnspr'],
   U: ['socks', 'auto'],

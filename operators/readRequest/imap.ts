@@ -9,11 +9,14 @@
  * The mail password doubles as the proxy password when the login carries no
  * `proxyuser:proxypass:` prefix (3proxy does the same).
  *
- * STARTTLS is never offered: handing it to tlspr (3proxy without -x) is not built.
+ * Unless `noStarttls` (-x), the capabilities list STARTTLS and STARTTLS is answered `tag OK
+ * Begin TLS negotiation` (3proxy's words), then the connection goes to tlspr's logic (mail.ts):
+ * the server is the ClientHello's SNI (port 143, or -h), upgraded with its own STARTTLS.
  */
 import { proxyError } from '../../core/errors';
 import { protocolReaders } from './protocols';
 import { mailReader, parseConnUser, b64, unb64, errorText, type LineIo, type MailDialect, type Settings, type ConnUser, type DialogResult } from './mail';
+import { STARTTLS_GO } from './starttls';
 
 export type ImapMethod = 'LOGIN-COMMAND' | 'PLAIN' | 'LOGIN';
 
@@ -22,7 +25,7 @@ export interface ImapLogin {
   readonly password: string;
 }
 
-const CAPS = 'IMAP4rev1 AUTH=PLAIN AUTH=LOGIN';
+const caps = (starttls: boolean): string => `IMAP4rev1${starttls ? ' STARTTLS' : ''} AUTH=PLAIN AUTH=LOGIN`;
 const MAX_TAG = 63;
 
 /** An IMAP quoted string starting at `s[0] === '"'`; returns the value and what follows. */
@@ -117,7 +120,7 @@ export const imapDialect: MailDialect<ImapLogin> = {
   clientClosed: 'PRX_ERR_IMAP_BAD_COMMAND',
   serverClosed: 'PRX_ERR_IMAP_NO_GREETING',
   async dialog(io, state, o) {
-    io.write(`* OK [CAPABILITY ${CAPS}] IMAP4rev1 Proxy Ready\r\n`);
+    io.write(`* OK [CAPABILITY ${caps(o.starttls)}] IMAP4rev1 Proxy Ready\r\n`);
     for (;;) {
       const line = await io.line();
       const sp = line.indexOf(' ');
@@ -132,8 +135,12 @@ export const imapDialect: MailDialect<ImapLogin> = {
         return { kind: 'quit' };
       }
       if (cmd === 'CAPABILITY') {
-        io.write(`* CAPABILITY ${CAPS}\r\n${tag} OK CAPABILITY completed\r\n`);
+        io.write(`* CAPABILITY ${caps(o.starttls)}\r\n${tag} OK CAPABILITY completed\r\n`);
         continue;
+      }
+      if (cmd === 'STARTTLS' && o.starttls) {
+        io.write(STARTTLS_GO.imap(tag));
+        return { kind: 'starttls' };
       }
       if (cmd === 'LOGIN') {
         const args = parseLoginArgs(cmdLine.slice(word.length + 1));

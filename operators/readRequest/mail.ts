@@ -9,22 +9,32 @@
  *     -> responder.connected: read the server's greeting, log in with the real user name
  *     -> mapSockets relays: the server's answer to the login is the client's answer
  *
+ * Unless `noStarttls` (-x), the proxy offers STARTTLS/STLS; a client that takes it is told to
+ * go ahead and the connection is handed to tlspr's logic (`tlsHandoff`): the ClientHello's SNI
+ * names the server (or -h), the server side is upgraded with its own STARTTLS, and TLS runs
+ * end to end between the client and the server. The login then happens inside TLS, unseen.
+ *
  * The dialog runs under the handshake timeout; a failed dialog is emitted as a Session with
  * `error` set so it is logged and answered in the protocol's own form.
  */
 import { Observable } from 'rxjs';
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import { Session, emptyRequest, type Responder } from '../../core/session';
 import { proxyError, toProxyError, type ErrorCode, type ProxyError } from '../../core/errors';
-import { SocketReader } from '../../core/net/socket-reader';
+import { LineIo, withDeadline } from './line-io';
 import type { ProtocolReader, ReadRequestOptions } from './protocols';
+
+export { LineIo, withDeadline };
+import { tlsHandoff } from './tls';
 
 /** The type's `options:` (services/pop3p.yaml, smtpp.yaml, imapp.yaml). */
 export interface MailOptions {
   /** 3proxy -h: the server when the login names none. */
   readonly defaultHost?: string;
-  /** 3proxy -x. Accepted; STARTTLS/STLS is never offered anyway (no hand-off to tlspr yet). */
+  /** 3proxy -x: do not offer STARTTLS/STLS (and refuse it). */
   readonly noStarttls?: boolean;
+  /** 3proxy -P: the server port after a STARTTLS hand-off (default the protocol's). */
+  readonly tlsPort?: number;
   readonly userAuth?: 'auto' | 'never' | 'required';
 }
 
@@ -111,44 +121,11 @@ export function unb64(s: string): string | null {
   return Buffer.from(t, 'base64').toString('utf8');
 }
 
-/** Line reading and writing on one socket for a handshake; `release()` hands the socket on. */
-export class LineIo {
-  private readonly reader: SocketReader;
-
-  constructor(
-    readonly socket: Socket,
-    closedError: () => ProxyError,
-    private readonly maxLine: number,
-  ) {
-    this.reader = new SocketReader(socket, closedError);
-  }
-
-  /** The next line without its CRLF (a bare LF is accepted, as 3proxy's sockgetlinebuf does). */
-  async line(): Promise<string> {
-    const raw = await this.reader.readUntil('\n', this.maxLine);
-    return raw.toString('utf8').replace(/\r?\n$/, '');
-  }
-
-  write(text: string): void {
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(text);
-  }
-
-  release(): void {
-    this.reader.release();
-  }
-}
-
-/** Races `p` against the handshake timeout; the loser is left to the socket's own teardown. */
-export function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => ProxyError): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
-}
-
-/** What a dialog ends with: a login to relay, or the client said QUIT/LOGOUT (nothing to log). */
-export type DialogResult<L> = { kind: 'login'; conn: ConnUser; login: L } | { kind: 'quit' };
+/**
+ * What a dialog ends with: a login to relay, the client said QUIT/LOGOUT (nothing to log), or
+ * it took STARTTLS and was told to go ahead (the TLS hand-off).
+ */
+export type DialogResult<L> = { kind: 'login'; conn: ConnUser; login: L } | { kind: 'quit' } | { kind: 'starttls' };
 
 /** The parts that differ per protocol. */
 export interface MailDialect<L> {
@@ -179,6 +156,8 @@ export interface Settings {
   readonly defaultHost: string | null;
   readonly proxyCredentials: boolean;
   readonly handshakeMs: number;
+  /** STARTTLS/STLS is offered and handed to tlspr (not -x). */
+  readonly starttls: boolean;
 }
 
 const LOGIN_KEY = 'mail.login';
@@ -226,6 +205,7 @@ export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
         defaultHost: typeof o.defaultHost === 'string' && o.defaultHost !== '' ? o.defaultHost : null,
         proxyCredentials: o.userAuth !== 'never',
         handshakeMs: options.handshakeTimeoutMs,
+        starttls: o.noStarttls !== true,
       };
       const run = async (first: Session): Promise<Session | null> => {
         const state: DialogState = { tag: '' };
@@ -245,6 +225,11 @@ export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
         if (result.kind === 'quit') {
           socket.end();
           return null;
+        }
+        if (result.kind === 'starttls') {
+          const tlsPort = typeof o.tlsPort === 'number' ? o.tlsPort : null;
+          const fallback = settings.defaultHost === null ? null : parseHostPort(settings.defaultHost, tlsPort ?? d.defaultPort);
+          return tlsHandoff(first, d.protocol, { defaultHost: fallback, tlsPort, handshakeMs: settings.handshakeMs });
         }
         const { conn, login } = result;
         const s = new Session(

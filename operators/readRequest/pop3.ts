@@ -4,12 +4,14 @@
  * `+OK` greeting, sends `USER user` and relays: the server's answer to USER, PASS and the rest
  * of the session pass through unchanged (cleartext USER/PASS only, as in 3proxy: no APOP).
  *
- * STLS is never offered: handing the session to tlspr after STLS (3proxy without -x) is not
- * built, so STLS gets the same answer as with -x.
+ * Unless `noStarttls` (-x), CAPA lists STLS and STLS is answered `+OK Begin TLS negotiation`,
+ * then the connection goes to tlspr's logic (mail.ts): the server is the ClientHello's SNI
+ * (port 110, or -h), upgraded with its own STLS. With -x, STLS is refused like any command.
  */
 import { proxyError } from '../../core/errors';
 import { protocolReaders } from './protocols';
 import { mailReader, parseConnUser, errorText, type MailDialect } from './mail';
+import { STARTTLS_GO } from './starttls';
 
 const GREETING = '+OK Proxy\r\n';
 
@@ -35,8 +37,12 @@ export const pop3Dialect: MailDialect<null> = {
         io.write('+OK\r\n');
         return { kind: 'quit' };
       }
+      if (cmd === 'STLS' && o.starttls) {
+        io.write(STARTTLS_GO.pop3(''));
+        return { kind: 'starttls' };
+      }
       // RFC 2449: a client that sees USER here goes on with USER/PASS.
-      if (cmd === 'CAPA') io.write('+OK Capability list follows\r\nUSER\r\n.\r\n');
+      if (cmd === 'CAPA') io.write(`+OK Capability list follows\r\nUSER\r\n${o.starttls ? 'STLS\r\n' : ''}.\r\n`);
       else io.write('-ERR need USER first\r\n');
     }
   },

@@ -9,11 +9,14 @@
  * With `defaultHost` (-h) a client that does not authenticate is relayed too: its first other
  * command goes to the server after the proxy's EHLO, and the session is relayed from there.
  *
- * STARTTLS is never offered: handing it to tlspr (3proxy without -x) is not built.
+ * Unless `noStarttls` (-x), EHLO offers STARTTLS and STARTTLS is answered `220 Ready to start
+ * TLS`, then the connection goes to tlspr's logic (mail.ts): the server is the ClientHello's
+ * SNI (port 25, or -h), upgraded with its own EHLO/STARTTLS. With -x STARTTLS is refused.
  */
 import { proxyError } from '../../core/errors';
 import { protocolReaders } from './protocols';
 import { mailReader, parseConnUser, b64, unb64, errorText, type LineIo, type MailDialect, type Settings, type ConnUser } from './mail';
+import { STARTTLS_GO } from './starttls';
 
 /** The client's AUTH credentials, or the command to forward on the -h path. */
 export interface SmtpLogin {
@@ -21,7 +24,7 @@ export interface SmtpLogin {
   readonly command: string | null;
 }
 
-const EHLO = '250-Proxy\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 DSN\r\n';
+const ehlo = (starttls: boolean): string => `250-Proxy\r\n250-AUTH PLAIN LOGIN\r\n${starttls ? '250-STARTTLS\r\n' : ''}250-8BITMIME\r\n250 DSN\r\n`;
 
 async function readAuthLogin(io: LineIo, initial: string): Promise<{ user: string; password: string }> {
   let userB64 = initial;
@@ -94,8 +97,12 @@ export const smtpDialect: MailDialect<SmtpLogin> = {
         io.write('221 Proxy\r\n');
         return { kind: 'quit' };
       }
+      if (cmd === 'STARTTLS' && o.starttls) {
+        io.write(STARTTLS_GO.smtp(''));
+        return { kind: 'starttls' };
+      }
       if (cmd === 'HELO') io.write('250 Proxy\r\n');
-      else if (cmd === 'EHLO') io.write(EHLO);
+      else if (cmd === 'EHLO') io.write(ehlo(o.starttls));
       else if (cmd === 'STARTTLS' || cmd === 'AUTH') io.write('571 need AUTH PLAIN or AUTH LOGIN first\r\n');
       else {
         const conn = serverFromDefault(o);

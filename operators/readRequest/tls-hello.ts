@@ -128,3 +128,60 @@ function readExtension(type: number, c: Cursor, out: { sni: string | null; sniOf
     if (best !== 0) out.version = versionName(best);
   }
 }
+
+/** The record content types tlspr's checks tell apart (RFC 8446 5.1). */
+export const RECORD = { HANDSHAKE: 22 } as const;
+
+/** Handshake message types the checks look for (RFC 5246 7.4). */
+export const HANDSHAKE = { SERVER_HELLO: 2, CERTIFICATE: 11, CERTIFICATE_REQUEST: 13, SERVER_HELLO_DONE: 14 } as const;
+
+/** One handshake message: its type and body length (the body itself is not needed). */
+export interface HandshakeMessage {
+  readonly type: number;
+  readonly length: number;
+  readonly body: Buffer;
+}
+
+/**
+ * Splits the handshake byte stream (record payloads of type 22 concatenated) into whole
+ * messages; `rest` is an incomplete tail that the next record continues.
+ */
+export function handshakeMessages(stream: Buffer): { messages: HandshakeMessage[]; rest: Buffer } {
+  const messages: HandshakeMessage[] = [];
+  let pos = 0;
+  while (pos + 4 <= stream.length) {
+    const length = stream.readUIntBE(pos + 1, 3);
+    if (pos + 4 + length > stream.length) break;
+    messages.push({ type: stream[pos]!, length, body: stream.subarray(pos + 4, pos + 4 + length) });
+    pos += 4 + length;
+  }
+  return { messages, rest: stream.subarray(pos) };
+}
+
+/**
+ * The version a ServerHello body selects (supported_versions wins over the legacy field), or
+ * null when the body is not a well-formed ServerHello.
+ */
+export function serverHelloVersion(body: Buffer): string | null {
+  try {
+    const c = new Cursor(body, 0, body.length);
+    let version = c.u16();
+    if (version >> 8 !== 3) return null;
+    c.skip(32);
+    c.skip(c.u8());
+    c.skip(2); // cipher suite
+    c.skip(1); // compression method
+    if (c.ok(2)) {
+      const extEnd = Math.min(body.length, c.u16() + c.pos);
+      while (c.pos + 4 <= extEnd) {
+        const type = c.u16();
+        const len = c.u16();
+        if (type === 43 && len === 2 && c.ok(2)) version = body.readUInt16BE(c.pos);
+        c.skip(len);
+      }
+    }
+    return versionName(version);
+  } catch {
+    return null;
+  }
+}

@@ -14,7 +14,7 @@ import { builtinRegistries } from '../../core/builtins';
  * Flags whose features are not built yet: the schema refuses them (a config must not silently
  * lose a 3proxy flag), so a sample using them cannot validate until the feature lands.
  */
-const NOT_BUILT_OPTIONS = new Set(['connectBack', 'connectBackListen', 'starttls', 'split', 'fakeAddresses']);
+const NOT_BUILT_OPTIONS = new Set(['connectBack', 'connectBackListen', 'split', 'fakeAddresses']);
 
 const DIR = path.resolve(__dirname, '../../../shared/reference/cfg-samples');
 const reg = builtinRegistries();

@@ -1,22 +1,30 @@
 /**
  * tlspr end to end: curl speaks HTTPS to a local server through the SNI proxy (the proxy never
- * terminates TLS), and bad first bytes are logged with the TLS error codes.
+ * terminates TLS), bad first bytes are logged with the TLS error codes, and the check levels
+ * 2-4 (ServerHello, server certificate, client certificate) pass or refuse real handshakes.
  */
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { curl, tcpConnect, closed } from '../helpers/clients';
+import { curl, tcpConnect, closed, type CurlResult } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
+import { echoServer, type Fixture } from '../helpers/servers';
+import { makeCert, type TestCert } from '../helpers/starttls-server';
 
 const NAME = 'tls.test.local';
 
 describe('tlspr service', () => {
   let https: Server;
   let httpsPort: number;
+  /** Asks for a client certificate (check level 4). */
+  let mtls: Server;
+  let mtlsPort: number;
+  let echo: Fixture;
+  let clientCert: TestCert;
   let proxy: RunningProxy | null = null;
 
   beforeAll(async () => {
@@ -29,6 +37,14 @@ describe('tlspr service', () => {
     });
     await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
     httpsPort = (https.address() as AddressInfo).port;
+    mtls = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert), requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      const cn = (req.socket as TLSSocket).getPeerCertificate().subject?.CN;
+      res.end(`client ${typeof cn === 'string' ? cn : 'none'}`);
+    });
+    await new Promise<void>((resolve) => mtls.listen(0, '127.0.0.1', resolve));
+    mtlsPort = (mtls.address() as AddressInfo).port;
+    echo = await echoServer();
+    clientCert = makeCert('client.test');
   });
   afterEach(async () => {
     if (proxy !== null) {
@@ -38,11 +54,15 @@ describe('tlspr service', () => {
     }
   });
   afterAll(async () => {
-    https.closeAllConnections();
-    await new Promise((resolve) => https.close(resolve));
+    for (const server of [https, mtls]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await echo.close();
+    clientCert.cleanup();
   });
 
-  const config = (options = ''): string => `
+  const config = (options = '', port = httpsPort): string => `
 version: 1
 resolver: { hosts: { ${NAME}: 127.0.0.1 } }
 services:
@@ -50,7 +70,7 @@ services:
     type: tlspr
     listen: 127.0.0.1:0
     auth: [none]
-    options: { tlsPort: ${httpsPort} ${options} }
+    options: { tlsPort: ${port} ${options} }
     accessLog: { to: none, format: json }
 `;
 
@@ -99,5 +119,68 @@ services:
     await closed(c);
     const [rec] = await proxy.waitForRecords(1);
     expect(rec).toMatchObject({ service: 'sni', errorCode: 'PRX_ERR_TLS_NO_HELLO' });
+  });
+
+  const through = (port: number, extra: string[] = []): Promise<CurlResult> =>
+    curl(['-k', ...extra, '--resolve', `${NAME}:${port}:127.0.0.1`, `https://${NAME}:${port}/`]);
+
+  describe('check levels', () => {
+    it('level 2 relays a server that answers with a ServerHello', async () => {
+      proxy = await startProxy(config(', tlsCheck: 2'));
+      const r = await through(proxy.ports['sni']!);
+      expect(r.stdout).toBe(`hello from ${NAME}:${proxy.ports['sni']!}`);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(['PRX_ERR_CLIENT_RESET', null]).toContain(rec!.errorCode);
+    });
+
+    it('level 2 refuses a server that does not speak TLS (an echo answers the ClientHello)', async () => {
+      proxy = await startProxy(config(', tlsCheck: 2', echo.port));
+      const r = await through(proxy.ports['sni']!);
+      expect(r.code).not.toBe(0);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ errorCode: 'PRX_ERR_TLS_CHECK', host: NAME });
+    });
+
+    it('level 3 refuses TLS 1.3 (certificates are encrypted) and passes TLS 1.2 with a server certificate', async () => {
+      proxy = await startProxy(config(', tlsCheck: 3'));
+      const port = proxy.ports['sni']!;
+      expect((await through(port)).code).not.toBe(0);
+      const [refused] = await proxy.waitForRecords(1);
+      expect(refused).toMatchObject({ errorCode: 'PRX_ERR_TLS_CHECK' });
+      const r = await through(port, ['--tls-max', '1.2']);
+      expect(r.stdout).toBe(`hello from ${NAME}:${port}`);
+      const recs = await proxy.waitForRecords(2);
+      expect(['PRX_ERR_CLIENT_RESET', null]).toContain(recs[1]!.errorCode);
+      expect(recs[1]!.text).toMatch(/^TLSv1\.[23] /);
+    });
+
+    it('level 4 refuses a server that asks for no client certificate', async () => {
+      proxy = await startProxy(config(', tlsCheck: 4'));
+      expect((await through(proxy.ports['sni']!, ['--tls-max', '1.2'])).code).not.toBe(0);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ errorCode: 'PRX_ERR_TLS_CHECK' });
+    });
+
+    it('level 4 relays mutual TLS and refuses a client without a certificate', async () => {
+      proxy = await startProxy(config(', tlsCheck: 4', mtlsPort));
+      const port = proxy.ports['sni']!;
+      const ok = await through(port, ['--tls-max', '1.2', '--cert', clientCert.certFile, '--key', clientCert.keyFile]);
+      expect(ok.stdout).toBe('client client.test');
+      await proxy.waitForRecords(1);
+      expect((await through(port, ['--tls-max', '1.2'])).code).not.toBe(0);
+      const recs = await proxy.waitForRecords(2);
+      expect(recs[1]).toMatchObject({ errorCode: 'PRX_ERR_TLS_CLIENT_CERT' });
+    });
+
+    it.each([0, 2, 4])('level %s: a ClientHello without a name is PRX_ERR_TLS_NO_SNI before any connect', async (level) => {
+      proxy = await startProxy(config(`, tlsCheck: ${level}`));
+      await new Promise<void>((resolve) => {
+        const s = tlsConnect({ host: '127.0.0.1', port: proxy!.ports['sni']!, rejectUnauthorized: false });
+        s.once('error', () => resolve());
+        s.once('close', () => resolve());
+      });
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ errorCode: 'PRX_ERR_TLS_NO_SNI', remotePort: 0 });
+    });
   });
 });

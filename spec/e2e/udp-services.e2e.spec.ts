@@ -1,9 +1,10 @@
 /**
  * udppm and dnspr end to end over loopback UDP: node dgram clients, a UDP echo upstream, a
- * tiny dns-packet TXT server, ncat -u through udppm, and access records per association/query.
+ * tiny dns-packet server (TXT for everything, a fixed A), ncat -u through udppm, dig and kdig
+ * against dnspr, and access records per association/query.
  */
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as dnsPacket from 'dns-packet';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 
@@ -120,6 +121,16 @@ ${acl}`;
   });
 });
 
+const UPSTREAM_A = '192.0.2.99';
+
+/** Runs dig or kdig against 127.0.0.1:port; never rejects (stdout is the result). */
+function digLike(tool: 'dig' | 'kdig', port: number, args: readonly string[]): Promise<string> {
+  const limits = tool === 'dig' ? ['+tries=1', '+time=3'] : ['+retry=0', '+time=3'];
+  return new Promise((resolve) => {
+    execFile(tool, ['@127.0.0.1', '-p', String(port), ...limits, ...args], { encoding: 'utf8' }, (_err, stdout) => resolve(stdout));
+  });
+}
+
 describe('dnspr service', () => {
   let txt: UdpFixture;
   let proxy: RunningProxy | null = null;
@@ -127,7 +138,9 @@ describe('dnspr service', () => {
     txt = await udpServer((m, reply) => {
       const q = dnsPacket.decode(m);
       const question = q.questions![0]!;
-      reply(dnsPacket.encode({ type: 'response', id: q.id ?? 0, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions ?? [], answers: [{ type: 'TXT', name: question.name, ttl: 30, data: 'forwarded text' }] }));
+      // An A answer only the fixture gives: `simple` mode must get it instead of resolver.hosts.
+      const answer: dnsPacket.Answer = question.type === 'A' ? { type: 'A', name: question.name, ttl: 30, data: UPSTREAM_A } : { type: 'TXT', name: question.name, ttl: 30, data: 'forwarded text' };
+      reply(dnsPacket.encode({ type: 'response', id: q.id ?? 0, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions ?? [], answers: [answer] }));
     });
   });
   afterEach(async () => {
@@ -139,14 +152,15 @@ describe('dnspr service', () => {
   });
   afterAll(() => txt.close());
 
-  const config = (acl = ''): string => `
+  const config = (acl = '', options = ''): string => `
 version: 1
-resolver: { servers: ['127.0.0.1:${txt.port}'], hosts: { fixed.test: 10.1.2.3 }, timeout: 2s }
+resolver: { servers: ['127.0.0.1:${txt.port}'], hosts: { fixed.test: 10.1.2.3, six.test: 'fd00::5' }, timeout: 2s }
 services:
   - name: dns
     type: dnspr
     listen: 127.0.0.1:0
     auth: [iponly]
+    options: { ${options} }
     accessLog: { to: none, format: json }
 ${acl}`;
 
@@ -201,5 +215,56 @@ ${acl}`;
       ['blocked.test', false],
       ['fixed.test', true],
     ]);
+  });
+
+  it('dig gets A and kdig gets AAAA from resolver.hosts; both log type/name/answer', async () => {
+    proxy = await startProxy(config());
+    const port = proxy.ports['dns']!;
+    expect((await digLike('dig', port, ['+short', 'A', 'fixed.test'])).trim()).toBe('10.1.2.3');
+    expect((await digLike('kdig', port, ['+short', 'AAAA', 'six.test'])).trim()).toBe('fd00::5');
+    const recs = await proxy.waitForRecords(2);
+    expect(recs.map((r) => r.text)).toEqual(['A/fixed.test/10.1.2.3', 'AAAA/six.test/fd00::5']);
+  });
+
+  it('dig and kdig get other types forwarded to the name server fixture', async () => {
+    proxy = await startProxy(config());
+    const port = proxy.ports['dns']!;
+    expect((await digLike('dig', port, ['+short', 'TXT', 'txt.test'])).trim()).toBe('"forwarded text"');
+    expect((await digLike('kdig', port, ['+short', 'TXT', 'other.test'])).trim()).toBe('"forwarded text"');
+    const recs = await proxy.waitForRecords(2);
+    expect(recs.map((r) => [r.host, r.remotePort])).toEqual([
+      ['txt.test', txt.port],
+      ['other.test', txt.port],
+    ]);
+  });
+
+  it('simple (-s) forwards A too: the fixture answers, not resolver.hosts', async () => {
+    proxy = await startProxy(config('', 'simple: true'));
+    expect((await digLike('dig', proxy.ports['dns']!, ['+short', 'A', 'fixed.test'])).trim()).toBe(UPSTREAM_A);
+    const [rec] = await proxy.waitForRecords(1);
+    expect(rec).toMatchObject({ host: 'fixed.test', remotePort: txt.port, text: `A/fixed.test/${UPSTREAM_A}` });
+  });
+
+  it('dig sees REFUSED for a name the DNSRESOLVE ACL denies', async () => {
+    proxy = await startProxy(config('    acl: [{ deny: { operations: [DNSRESOLVE], targets: [blocked.test] } }, { allow: {} }]'));
+    const out = await digLike('dig', proxy.ports['dns']!, ['A', 'blocked.test']);
+    expect(out).toContain('status: REFUSED');
+    const [rec] = await proxy.waitForRecords(1);
+    expect(rec).toMatchObject({ operation: 'DNSRESOLVE', host: 'blocked.test' });
+    expect(rec!.code).not.toBe(0);
+  });
+
+  it.each([
+    ['shorter than a header', Buffer.from('\x01\x02junk', 'latin1')],
+    ['a response', dnsPacket.encode({ type: 'response', id: 77, flags: 0, questions: [{ type: 'A', name: 'x.test', class: 'IN' }] })],
+  ])('drops and logs a packet %s (no reply: the next reply is the next query\'s)', async (_what, bad) => {
+    proxy = await startProxy(config());
+    const c = await udpClient();
+    c.send(bad, proxy.ports['dns']!);
+    const [rec] = await proxy.waitForRecords(1);
+    expect(rec).toMatchObject({ errorCode: 'PRX_ERR_DNS_PACKET', operation: 'DNSRESOLVE' });
+    c.send(query(12, 'A', 'fixed.test'), proxy.ports['dns']!);
+    expect(dnsPacket.decode(await c.next())).toMatchObject({ id: 12, rcode: 'NOERROR' });
+    c.close();
   });
 });

@@ -1,5 +1,5 @@
 /** Real clients for end-to-end tests: curl (as a child process) and raw TCP. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 
 export interface CurlResult {
@@ -48,5 +48,40 @@ export function closed(s: Socket): Promise<void> {
     s.once('end', () => resolve());
     s.once('close', () => resolve());
     s.once('error', () => resolve());
+  });
+}
+
+export interface SClientResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * openssl s_client (with `-starttls` etc. in `args`): once the handshake summary is printed,
+ * sends `command` and waits for `expect` in the output, then closes stdin. A handshake that
+ * fails ends the process on its own; the result is then whatever it printed.
+ */
+export function sClient(args: readonly string[], command: string, expect: string): Promise<SClientResult> {
+  return new Promise((resolve) => {
+    const child = spawn('openssl', ['s_client', '-crlf', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    let done = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent && /Verify return code|Verification( error)?:/.test(stdout) && stdout.includes('---', stdout.search(/Verify return code|Verification/))) {
+        sent = true;
+        child.stdin.write(`${command}\n`);
+      }
+      if (sent && !done && stdout.includes(expect)) {
+        done = true;
+        child.stdin.end();
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }

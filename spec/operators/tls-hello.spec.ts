@@ -2,9 +2,10 @@
  * The ClientHello parser on hellos written by Node's own TLS client (captured off a raw TCP
  * server), plus truncated and non-TLS input, and the `split` responder's two writes.
  */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import { scanClientHello } from '../../operators/readRequest/tls-hello';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import { makeCert } from '../helpers/starttls-server';
+import { HANDSHAKE, handshakeMessages, scanClientHello, serverHelloVersion } from '../../operators/readRequest/tls-hello';
 import { tlsReader } from '../../operators/readRequest/tls';
 import { Session } from '../../core/session';
 import { PassThrough } from 'node:stream';
@@ -84,5 +85,66 @@ describe('tls reader split', () => {
     expect(Buffer.concat(writes).equals(hello)).toBe(true);
     for (const w of writes) expect(w.toString('latin1')).not.toContain('split.example.test');
     expect(s.head).toBeNull();
+  });
+});
+
+/** The server's first records for a real handshake (TLS max `max`), snooped by a TCP relay. */
+async function captureServerFlight(max: 'TLSv1.2' | 'TLSv1.3'): Promise<Buffer> {
+  const cert = makeCert('flight.test');
+  const server = createTlsServer({ key: cert.key, cert: cert.cert, maxVersion: max }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const chunks: Buffer[] = [];
+  const relay = createServer((c) => {
+    const up = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    up.on('data', (d: Buffer) => chunks.push(d));
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  await new Promise<void>((resolve) => {
+    const t = tlsConnect({ host: '127.0.0.1', port: (relay.address() as AddressInfo).port, servername: 'flight.test', rejectUnauthorized: false }, () => {
+      t.destroy();
+      resolve();
+    });
+    t.on('error', () => resolve());
+  });
+  await new Promise((r) => relay.close(r));
+  await new Promise((r) => server.close(r));
+  cert.cleanup();
+  return Buffer.concat(chunks);
+}
+
+/** Handshake record payloads of `flight`, concatenated. */
+function handshakeStream(flight: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let pos = 0; pos + 5 <= flight.length; pos += 5 + flight.readUInt16BE(pos + 3)) {
+    if (flight[pos] === 22) parts.push(flight.subarray(pos + 5, pos + 5 + flight.readUInt16BE(pos + 3)));
+  }
+  return Buffer.concat(parts);
+}
+
+describe('server handshake parsing (check levels)', () => {
+  it('TLS 1.2: ServerHello, a real Certificate, ServerHelloDone', async () => {
+    const { messages } = handshakeMessages(handshakeStream(await captureServerFlight('TLSv1.2')));
+    expect(messages[0]!.type).toBe(HANDSHAKE.SERVER_HELLO);
+    expect(serverHelloVersion(messages[0]!.body)).toBe('TLSv1.2');
+    expect(messages.find((m) => m.type === HANDSHAKE.CERTIFICATE)!.length).toBeGreaterThan(64);
+    expect(messages.map((m) => m.type)).toContain(HANDSHAKE.SERVER_HELLO_DONE);
+  });
+
+  it('TLS 1.3: the ServerHello names TLSv1.3 in supported_versions', async () => {
+    const { messages } = handshakeMessages(handshakeStream(await captureServerFlight('TLSv1.3')));
+    expect(serverHelloVersion(messages[0]!.body)).toBe('TLSv1.3');
+  });
+
+  it('keeps a message cut across records as the rest, and refuses a body that is not a ServerHello', () => {
+    const msg = Buffer.concat([Buffer.from([11, 0, 0, 100]), Buffer.alloc(100, 1)]);
+    const cut = handshakeMessages(msg.subarray(0, 50));
+    expect(cut.messages).toEqual([]);
+    expect(cut.rest.length).toBe(50);
+    expect(handshakeMessages(Buffer.concat([cut.rest, msg.subarray(50)])).messages).toEqual([expect.objectContaining({ type: 11, length: 100 })]);
+    expect(serverHelloVersion(Buffer.from([1, 2, 3]))).toBeNull();
+    expect(serverHelloVersion(Buffer.concat([Buffer.from([0x16, 0x03]), Buffer.alloc(40)]))).toBeNull();
   });
 });
