@@ -15,6 +15,8 @@
 import { Observable } from 'rxjs';
 import { isIP, type Socket } from 'node:net';
 import { Session, emptyRequest, type Responder } from '../../core/session';
+import type { Env } from '../../core/env';
+import type { OperatorContext } from '../../core/operator';
 import { proxyError, toProxyError, type ErrorCode, type ProxyError } from '../../core/errors';
 import { SocketReader } from '../../core/net/socket-reader';
 import type { ProtocolReader, ReadRequestOptions } from './protocols';
@@ -152,7 +154,7 @@ export type DialogResult<L> = { kind: 'login'; conn: ConnUser; login: L } | { ki
 
 /** The parts that differ per protocol. */
 export interface MailDialect<L> {
-  readonly protocol: 'pop3' | 'smtp' | 'imap';
+  readonly protocol: 'pop3' | 'smtp' | 'imap' | 'ftp';
   /** Port assumed when the login names none (3proxy's parseconnusername argument). */
   readonly defaultPort: number;
   readonly maxLine: number;
@@ -168,6 +170,8 @@ export interface MailDialect<L> {
   replay(io: LineIo, session: Session, conn: ConnUser, login: L, state: DialogState): Promise<void>;
   /** The error line for the client, CRLF included. */
   reply(err: ProxyError, state: DialogState): string;
+  /** Per service: what a login Session needs besides the request (ftppr: its relay and context). */
+  setup?(options: ReadRequestOptions, env: Env, ctx: OperatorContext): (session: Session) => void;
 }
 
 /** Per-connection dialog facts the error reply needs (the IMAP tag). */
@@ -220,8 +224,9 @@ function responder<L>(d: MailDialect<L>, state: DialogState, handshakeMs: number
 export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
   return {
     name: d.protocol,
-    create(options: ReadRequestOptions, _env, ctx) {
+    create(options: ReadRequestOptions, env, ctx) {
       const o = (ctx.service.config['options'] ?? {}) as MailOptions;
+      const prepare = d.setup?.(options, env, ctx);
       const settings: Settings = {
         defaultHost: typeof o.defaultHost === 'string' && o.defaultHost !== '' ? o.defaultHost : null,
         proxyCredentials: o.userAuth !== 'never',
@@ -266,6 +271,7 @@ export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
         s.user = creds.user;
         s.password = creds.password;
         s.state.set(LOGIN_KEY, { conn, login, state } satisfies Pending<L>);
+        prepare?.(s);
         return s;
       };
       return (first) =>
