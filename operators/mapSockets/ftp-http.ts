@@ -140,6 +140,8 @@ class FtpFetch {
     if (denied !== null) throw denied;
     const data = await this.ctx.dial(this.session, host, port);
     data.on('error', noop);
+    // Dialed half-open: the server's FIN ends the transfer, so ours follows it.
+    data.once('end', () => data.end());
     this.data = data;
     return data;
   }

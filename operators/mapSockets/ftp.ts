@@ -67,10 +67,10 @@ export function pipeData(a: Socket, b: Socket, idleMs: number): Promise<{ in: nu
   return new Promise((resolve) => {
     let open = 2;
     let error: ProxyError | null = null;
-    const startIn = b.bytesRead;
-    const startOut = b.bytesWritten;
+    // Fresh sockets: everything they carried belongs to this transfer (the server may have
+    // sent bytes before the pipe started, already counted in bytesRead).
     const closed = (): void => {
-      if (--open === 0) resolve({ in: b.bytesRead - startIn, out: b.bytesWritten - startOut, error });
+      if (--open === 0) resolve({ in: b.bytesRead, out: b.bytesWritten, error });
     };
     const wire = (s: Socket, other: Socket, code: 'PRX_ERR_CLIENT_RESET' | 'PRX_ERR_SERVER_RESET'): void => {
       s.on('error', (e: NodeJS.ErrnoException) => {

@@ -1,0 +1,329 @@
+/**
+ * ftppr and ftp:// through the HTTP proxy, end to end: curl is the FTP (and HTTP) client,
+ * pyftpdlib (Debian python3-pyftpdlib) the FTP server, serving a temp directory. Downloads and
+ * uploads are compared byte for byte with the files on disk; passive and active data
+ * connections both go through the proxy. Bad input gets FTP (or HTTP) replies and records.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { curl, tcpConnect, closed } from '../helpers/clients';
+import { closedPort } from '../helpers/servers';
+import { startProxy, type RunningProxy } from '../helpers/proxy';
+
+const SCRIPT = join(__dirname, 'fixtures', 'ftp_server.py');
+
+interface FtpServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts pyftpdlib on 127.0.0.1:0; ready once it printed its port and greeted a connection. */
+async function ftpServer(root: string, anonymous = true): Promise<FtpServer> {
+  const child: ChildProcess = spawn('/usr/bin/python3', [SCRIPT, root, ...(anonymous ? [] : ['--no-anonymous'])], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`ftp fixture exited ${code}: ${err}`)));
+  });
+  const probe = await tcpConnect(port);
+  const lines = new Lines(probe);
+  expect(await lines.next()).toMatch(/^220 /);
+  probe.destroy();
+  return {
+    port,
+    stop: async () => {
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+/** Reads CRLF lines off a socket, one promise per line (null once the peer closed). */
+class Lines {
+  private buf = '';
+  private readonly queue: string[] = [];
+  private waiters: ((line: string | null) => void)[] = [];
+  private ended = false;
+
+  constructor(socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      this.buf += chunk;
+      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
+        const line = this.buf.slice(0, i).replace(/\r$/, '');
+        this.buf = this.buf.slice(i + 1);
+        const w = this.waiters.shift();
+        if (w !== undefined) w(line);
+        else this.queue.push(line);
+      }
+    });
+    const end = (): void => {
+      this.ended = true;
+      for (const w of this.waiters.splice(0)) w(null);
+    };
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  next(): Promise<string | null> {
+    const line = this.queue.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** A whole reply: the last line of a multi-line one. */
+  async reply(): Promise<string | null> {
+    const first = await this.next();
+    if (first === null || !/^\d{3}-/.test(first)) return first;
+    for (;;) {
+      const l = await this.next();
+      if (l === null || l.startsWith(`${first.slice(0, 3)} `)) return l;
+    }
+  }
+}
+
+const gwConfig = (extra = '    auth: [none]'): string => `
+version: 1
+services:
+  - name: gw
+    type: ftppr
+    listen: 127.0.0.1:0
+    accessLog: { to: none, format: json }
+${extra}
+  - name: web
+    type: proxy
+    listen: 127.0.0.1:0
+    accessLog: { to: none, format: json }
+${extra}
+`;
+
+/** URL user info `alice@127.0.0.1:PORT` (curl decodes %40 and %3A before sending USER). */
+const gwUser = (port: number, user = 'alice'): string => encodeURIComponent(`${user}@127.0.0.1:${port}`);
+
+describe('ftp', () => {
+  let root = '';
+  let srv: FtpServer | null = null;
+  let proxy: RunningProxy | null = null;
+  const payload = randomBytes(300_000);
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'ftp-e2e-'));
+    writeFileSync(join(root, 'hello.bin'), payload);
+    mkdirSync(join(root, 'sub dir'));
+    writeFileSync(join(root, 'sub dir', 'a<b>.txt'), 'inner\n');
+    srv = await ftpServer(root);
+  });
+  afterAll(async () => {
+    await srv?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    if (proxy !== null) {
+      await proxy.stop();
+      expect(proxy.rt.liveConnections()).toBe(0);
+      proxy = null;
+    }
+  });
+
+  const url = (path: string): string => `ftp://${gwUser(srv!.port)}:secret@127.0.0.1:${proxy!.ports['gw']!}${path}`;
+
+  describe('ftppr', () => {
+    it.each([
+      ['passive (EPSV)', []],
+      ['passive (PASV)', ['--disable-epsv']],
+      ['active (EPRT)', ['-P', '-']],
+      ['active (PORT)', ['-P', '-', '--disable-eprt']],
+    ])('curl downloads a file byte for byte, %s; records the transfer and the session', async (_mode, args) => {
+      proxy = await startProxy(gwConfig());
+      const out = join(root, `dl-${Date.now()}.bin`);
+      const r = await curl([...args, '-o', out, url('/hello.bin')]);
+      expect(r.stderr).toBe('');
+      expect(readFileSync(out).equals(payload)).toBe(true);
+      rmSync(out);
+      const recs = await proxy.waitForRecords(2);
+      expect(recs[0]).toMatchObject({ service: 'gw', serviceLogName: 'FTPPR', operation: 'FTP_GET', code: 0, text: 'RETR hello.bin', bytesIn: payload.length });
+      expect(recs[1]).toMatchObject({ operation: 'CONNECT', code: 0, text: `alice@127.0.0.1:${srv!.port}`, requestedPort: srv!.port });
+    });
+
+    it.each([
+      ['passive', []],
+      ['active', ['-P', '-']],
+    ])('curl uploads a file (%s); the server has it byte for byte; FTP_PUT record', async (_mode, args) => {
+      proxy = await startProxy(gwConfig());
+      const name = `up-${Date.now()}.bin`;
+      const src = join(tmpdir(), name);
+      const body = randomBytes(150_000);
+      writeFileSync(src, body);
+      try {
+        const r = await curl([...args, '-T', src, url('/')]);
+        expect(r.stderr).toBe('');
+        expect(readFileSync(join(root, name)).equals(body)).toBe(true);
+        const [rec] = await proxy.waitForRecords(1);
+        expect(rec).toMatchObject({ operation: 'FTP_PUT', code: 0, text: `STOR ${name}`, bytesOut: body.length });
+      } finally {
+        rmSync(src, { force: true });
+        rmSync(join(root, name), { force: true });
+      }
+    });
+
+    it('curl lists a directory (LIST and NLST); FTP_LIST records', async () => {
+      proxy = await startProxy(gwConfig());
+      const list = await curl([url('/')]);
+      expect(list.stderr).toBe('');
+      expect(list.stdout).toMatch(/hello\.bin/);
+      expect(list.stdout).toMatch(/sub dir/);
+      const names = await curl(['--list-only', url('/sub%20dir/')]);
+      expect(names.stdout.trim()).toBe('a<b>.txt');
+      const recs = await proxy.waitForRecords(4);
+      const transfers = recs.filter((r) => r.operation !== 'CONNECT');
+      expect(transfers.map((r) => [r.operation, r.text.split(' ')[0], r.code])).toEqual([
+        ['FTP_LIST', 'LIST', 0],
+        ['FTP_LIST', 'NLST', 0],
+      ]);
+    });
+
+    it('an ACL denying FTP_PUT refuses the upload with 550 (logged); downloads still work', async () => {
+      proxy = await startProxy(gwConfig('    auth: [iponly]\n    acl: [{ deny: { operations: [FTP_PUT] } }, { allow: {} }]'));
+      const name = `denied-${Date.now()}.bin`;
+      const src = join(tmpdir(), name);
+      writeFileSync(src, 'nope');
+      try {
+        const up = await curl(['-T', src, url('/')]);
+        expect(up.code).toBe(25);
+        expect(up.stderr).toMatch(/550/);
+        expect(existsSync(join(root, name))).toBe(false);
+        const down = await curl([url('/hello.bin')], 20000);
+        expect(down.code).toBe(0);
+        const recs = await proxy.waitForRecords(4);
+        expect(recs.find((r) => r.operation === 'FTP_PUT')).toMatchObject({ errorCode: 'PRX_ERR_ACL_DENIED', code: 1, text: `STOR ${name}` });
+        expect(recs.find((r) => r.operation === 'FTP_GET')).toMatchObject({ code: 0 });
+      } finally {
+        rmSync(src, { force: true });
+      }
+    });
+
+    it('answers garbage before login with 530, USER without @host with 530 and a record (804)', async () => {
+      proxy = await startProxy(gwConfig());
+      const c = await tcpConnect(proxy.ports['gw']!);
+      const lines = new Lines(c);
+      expect(await lines.next()).toBe('220 Ready');
+      c.write('HELLO THERE\r\n');
+      expect(await lines.next()).toMatch(/^530 /);
+      c.write('PASS early\r\n');
+      expect(await lines.next()).toMatch(/^503 /);
+      c.write('USER alice\r\n');
+      expect(await lines.next()).toMatch(/^530 .*PRX_ERR_FTP_NO_HOST/);
+      await closed(c);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ errorCode: 'PRX_ERR_FTP_NO_HOST', code: 804, operation: 'CONNECT' });
+    });
+
+    it('answers an unreachable server with 421 and logs the connect error', async () => {
+      const port = await closedPort();
+      proxy = await startProxy(gwConfig());
+      const c = await tcpConnect(proxy.ports['gw']!);
+      const lines = new Lines(c);
+      await lines.next();
+      c.write(`USER alice@127.0.0.1:${port}\r\nPASS secret\r\n`);
+      expect(await lines.next()).toBe('331 ok');
+      expect(await lines.next()).toMatch(/^421 .*PRX_ERR_CONNECT_REFUSED/);
+      await closed(c);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ errorCode: 'PRX_ERR_CONNECT_REFUSED', code: 13, requestedPort: port });
+    });
+
+    it('relays a refused login as 530 (700), and garbage after login gets the server\'s 500', async () => {
+      proxy = await startProxy(gwConfig());
+      const bad = await tcpConnect(proxy.ports['gw']!);
+      const badLines = new Lines(bad);
+      await badLines.next();
+      bad.write(`USER alice@127.0.0.1:${srv!.port}\r\nPASS wrong\r\n`);
+      expect(await badLines.next()).toBe('331 ok');
+      expect(await badLines.reply()).toMatch(/^530 .*PRX_ERR_FTP_LOGIN/);
+      await closed(bad);
+      expect((await proxy.waitForRecords(1))[0]).toMatchObject({ errorCode: 'PRX_ERR_FTP_LOGIN', code: 700 });
+
+      const c = await tcpConnect(proxy.ports['gw']!);
+      const lines = new Lines(c);
+      await lines.next();
+      c.write(`USER alice@127.0.0.1:${srv!.port}\r\nPASS secret\r\n`);
+      expect(await lines.next()).toBe('331 ok');
+      expect(await lines.reply()).toMatch(/^230 /);
+      c.write('XYZZY plugh\r\n');
+      expect(await lines.reply()).toMatch(/^500 /);
+      c.write('RETR hello.bin\r\n');
+      expect(await lines.next()).toMatch(/^425 /);
+      c.write('PORT 1,2,3\r\n');
+      expect(await lines.next()).toMatch(/^501 /);
+      c.write('QUIT\r\n');
+      expect(await lines.reply()).toMatch(/^221 /);
+      await closed(c);
+      const recs = await proxy.waitForRecords(2);
+      expect(recs[1]).toMatchObject({ operation: 'CONNECT', code: 0, text: `alice@127.0.0.1:${srv!.port}` });
+    });
+  });
+
+  describe('ftp:// through the HTTP proxy', () => {
+    const via = (): string[] => ['-x', `http://127.0.0.1:${proxy!.ports['web']!}`];
+
+    it('GET returns the file byte for byte with Content-Length (anonymous), logged as FTP_GET', async () => {
+      proxy = await startProxy(gwConfig());
+      const out = join(root, `http-${Date.now()}.bin`);
+      const r = await curl([...via(), '-D', '-', '-o', out, `ftp://127.0.0.1:${srv!.port}/hello.bin`]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^HTTP\/1\.1 200/);
+      expect(r.stdout).toMatch(new RegExp(`Content-Length: ${payload.length}`, 'i'));
+      expect(readFileSync(out).equals(payload)).toBe(true);
+      rmSync(out);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ service: 'web', operation: 'FTP_GET', code: 0, requestedPort: srv!.port });
+      expect(rec!.bytesIn).toBeGreaterThanOrEqual(payload.length);
+    });
+
+    it('lists a directory as HTML with links; credentials from the URL, kept out of the log', async () => {
+      proxy = await startProxy(gwConfig());
+      const r = await curl([...via(), `ftp://alice:secret@127.0.0.1:${srv!.port}/sub%20dir/`]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('<a href="/sub%20dir/a%3Cb%3E.txt">a&lt;b&gt;.txt</a>');
+      expect(r.stdout).toContain('<a href="/">../</a>');
+      const top = await curl([...via(), `ftp://127.0.0.1:${srv!.port}/`]);
+      expect(top.stdout).toContain('<a href="/sub%20dir/">sub dir/</a>');
+      expect(top.stdout).toContain('<a href="/hello.bin">hello.bin</a>');
+      const recs = await proxy.waitForRecords(2);
+      expect(recs[0]).toMatchObject({ operation: 'FTP_GET', code: 0 });
+      expect(recs[0]!.text).not.toContain('secret');
+      expect(recs[0]!.text).toContain(`ftp://127.0.0.1:${srv!.port}/sub%20dir/`);
+    });
+
+    it('maps FTP failures to HTTP: missing file 404, refused login 401 with WWW-Authenticate, unreachable 502', async () => {
+      proxy = await startProxy(gwConfig());
+      const missing = await curl([...via(), '-D', '-', '-o', '/dev/null', `ftp://127.0.0.1:${srv!.port}/nope.bin`]);
+      expect(missing.stdout).toMatch(/^HTTP\/1\.0 404/);
+      const refused = await curl([...via(), '-D', '-', '-o', '/dev/null', `ftp://alice:wrong@127.0.0.1:${srv!.port}/hello.bin`]);
+      expect(refused.stdout).toMatch(/^HTTP\/1\.0 401/);
+      expect(refused.stdout).toMatch(/WWW-Authenticate: Basic realm="FTP Server"/i);
+      const port = await closedPort();
+      const down = await curl([...via(), '-D', '-', '-o', '/dev/null', `ftp://127.0.0.1:${port}/x`]);
+      expect(down.stdout).toMatch(/^HTTP\/1\.0 502/);
+      const recs = await proxy.waitForRecords(3);
+      expect(recs.map((r) => [r.operation, r.errorCode, r.code])).toEqual([
+        ['FTP_GET', 'PRX_ERR_FTP_NOT_FOUND', 780],
+        ['FTP_GET', 'PRX_ERR_FTP_LOGIN', 700],
+        ['FTP_GET', 'PRX_ERR_CONNECT_REFUSED', 13],
+      ]);
+    });
+  });
+});
