@@ -188,6 +188,10 @@ class FtpFetch {
     if (this.opts.idleMs > 0) data.setTimeout(this.opts.idleMs, () => data.destroy());
     // Ended only after the server's 226: a cut transfer must not look complete (chunked).
     data.pipe(this.res, { end: false });
+    // A client that goes away mid-file stops the download (pipe() would not).
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) data.destroy();
+    });
     await this.finish(data);
     this.res.end();
     await endResponse(this.res);

@@ -89,6 +89,19 @@ export function pipeData(a: Socket, b: Socket, idleMs: number): Promise<{ in: nu
     };
     wire(a, b, 'PRX_ERR_CLIENT_RESET');
     wire(b, a, 'PRX_ERR_SERVER_RESET');
+    // The server's side closing ends the transfer (it answers 226 next): the client's side gets
+    // what is queued and is closed, without waiting for a FIN it may never send (half-open).
+    // A data connection carries one direction: the server's FIN means it is done with it (the
+    // dialed socket is half-open, so ours follows explicitly).
+    b.once('end', () => b.end());
+    b.once('close', () => {
+      if (a.destroyed) return;
+      if (a.writableFinished) a.destroy();
+      else {
+        a.end();
+        a.once('finish', () => a.destroy());
+      }
+    });
   });
 }
 
@@ -96,6 +109,10 @@ class ControlRelay {
   private readonly client: FtpLines;
   private readonly server: FtpLines;
   private data: ClientData | null = null;
+  /** Both ends of the transfer in progress: destroyed if the session ends under it. */
+  private readonly moving = new Set<Socket>();
+  /** The client data connection the transfer in progress took over. */
+  private using: ClientData | null = null;
   private readonly startIn: number;
   private readonly startOut: number;
   private busy = false;
@@ -137,6 +154,10 @@ class ControlRelay {
     this.stopped = true;
     this.data?.close();
     this.data = null;
+    this.using?.close();
+    this.using = null;
+    for (const sock of this.moving) sock.destroy();
+    this.moving.clear();
     this.session.bytesIn += this.target.bytesRead - this.startIn;
     this.session.bytesOut += this.target.bytesWritten - this.startOut;
     this.target.removeListener('close', this.onServerGone);
@@ -268,6 +289,18 @@ class ControlRelay {
       this.client.write('425 Use PORT or PASV first\r\n');
       return;
     }
+    this.using = data;
+    try {
+      await this.transferOn(data, request, line);
+    } finally {
+      this.using = null;
+      this.moving.clear();
+    }
+  }
+
+  private async transferOn(data: ClientData, request: RequestInfo, line: string): Promise<void> {
+    const s = this.session;
+    const operation = request.operation;
     const refuse = (err: ProxyError, reply: string): void => {
       data.close();
       this.client.write(`${reply} ${errorText(err)}\r\n`);
@@ -283,6 +316,7 @@ class ControlRelay {
       const dataDenied = this.ctx.check(s, 'FTP_DATA', host, port);
       if (dataDenied !== null) return refuse(dataDenied, '550');
       serverData = await this.ctx.dial(s, host, port);
+      this.moving.add(serverData);
     } catch (err) {
       return refuse(toProxyError(err), '425');
     }
@@ -315,6 +349,7 @@ class ControlRelay {
       this.ctx.record(s, request, { in: 0, out: 0 }, toProxyError(err));
       return;
     }
+    this.moving.add(clientData);
     const moved = await pipeData(clientData, serverData, this.opts.idleMs);
     const fin = await this.serverReply(() => this.server.reply());
     this.client.write(replyText(fin));

@@ -9,8 +9,8 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, mkdirSync
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
-import { curl, tcpConnect, closed } from '../helpers/clients';
+import { connect, type Socket } from 'node:net';
+import { curl, tcpConnect, closed, readAll } from '../helpers/clients';
 import { closedPort } from '../helpers/servers';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 
@@ -274,6 +274,37 @@ describe('ftp', () => {
       const recs = await proxy.waitForRecords(2);
       expect(recs[1]).toMatchObject({ operation: 'CONNECT', code: 0, text: `alice@127.0.0.1:${srv!.port}` });
     });
+
+    it('PASV data port: a connection from another address is dropped, the client\'s own is relayed', async () => {
+      proxy = await startProxy(gwConfig());
+      const c = await tcpConnect(proxy.ports['gw']!);
+      const lines = new Lines(c);
+      await lines.next();
+      c.write(`USER alice@127.0.0.1:${srv!.port}\r\nPASS secret\r\n`);
+      await lines.next();
+      expect(await lines.reply()).toMatch(/^230 /);
+      c.write('TYPE I\r\n');
+      expect(await lines.reply()).toMatch(/^200 /);
+      c.write('PASV\r\n');
+      const pasv = (await lines.next()) ?? '';
+      const m = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(pasv);
+      expect(m?.slice(1, 5).join('.')).toBe('127.0.0.1');
+      const port = Number(m![5]) * 256 + Number(m![6]);
+      const stranger = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+      stranger.on('error', () => undefined);
+      await closed(stranger);
+      const data = await tcpConnect(port);
+      const got = readAll(data);
+      c.write('RETR hello.bin\r\n');
+      expect(await lines.next()).toMatch(/^1\d\d /);
+      expect((await got).equals(payload)).toBe(true);
+      expect(await lines.reply()).toMatch(/^226 /);
+      c.write('QUIT\r\n');
+      expect(await lines.reply()).toMatch(/^221 /);
+      await closed(c);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ operation: 'FTP_GET', code: 0, bytesIn: payload.length });
+    });
   });
 
   describe('ftp:// through the HTTP proxy', () => {
@@ -306,6 +337,31 @@ describe('ftp', () => {
       expect(recs[0]).toMatchObject({ operation: 'FTP_GET', code: 0 });
       expect(recs[0]!.text).not.toContain('secret');
       expect(recs[0]!.text).toContain(`ftp://127.0.0.1:${srv!.port}/sub%20dir/`);
+    });
+
+    it('PUT stores the request body (201, FTP_PUT); an ACL denying FTP_PUT answers 403', async () => {
+      proxy = await startProxy(gwConfig());
+      const name = `put-${Date.now()}.bin`;
+      const src = join(tmpdir(), name);
+      const body = randomBytes(70_000);
+      writeFileSync(src, body);
+      try {
+        const r = await curl([...via(), '-D', '-', '-o', '/dev/null', '-T', src, `ftp://alice:secret@127.0.0.1:${srv!.port}/${name}`]);
+        expect(r.stdout).toMatch(/^HTTP\/1\.1 201 /m);
+        expect(readFileSync(join(root, name)).equals(body)).toBe(true);
+        const [rec] = await proxy.waitForRecords(1);
+        expect(rec).toMatchObject({ operation: 'FTP_PUT', code: 0 });
+        await proxy.stop();
+        proxy = await startProxy(gwConfig('    auth: [iponly]\n    acl: [{ deny: { operations: [FTP_PUT] } }, { allow: {} }]'));
+        rmSync(join(root, name));
+        const denied = await curl([...via(), '-D', '-', '-o', '/dev/null', '-T', src, `ftp://alice:secret@127.0.0.1:${srv!.port}/${name}`]);
+        expect(denied.stdout).toMatch(/^HTTP\/1\.0 403 /m);
+        expect(existsSync(join(root, name))).toBe(false);
+        expect((await proxy.waitForRecords(1))[0]).toMatchObject({ operation: 'FTP_PUT', errorCode: 'PRX_ERR_ACL_DENIED' });
+      } finally {
+        rmSync(src, { force: true });
+        rmSync(join(root, name), { force: true });
+      }
     });
 
     it('maps FTP failures to HTTP: missing file 404, refused login 401 with WWW-Authenticate, unreachable 502', async () => {

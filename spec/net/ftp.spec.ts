@@ -12,7 +12,7 @@ function pair(): { io: FtpLines; peer: NodeJS.ReadWriteStream & { write(s: strin
   b.setEncoding('latin1');
   b.on('data', (c: string) => sent.push(...c.split('\r\n').filter((l) => l !== '')));
   const io = new FtpLines(a as unknown as Socket, () => proxyError('PRX_ERR_SERVER_RESET', 'closed'));
-  return { io, peer: b as unknown as NodeJS.ReadWriteStream & { write(s: string): boolean }, sent };
+  return { io, peer: b, sent };
 }
 
 describe('FTP replies and login', () => {
