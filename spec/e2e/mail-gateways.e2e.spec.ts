@@ -10,47 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { curl, tcpConnect, closed } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
+import { Lines } from '../helpers/lines';
 
 const USER = 'alice';
 const PASS = 'secret';
 const MESSAGE = 'Subject: hi\r\n\r\nhello through the gateway\r\n';
-
-/** Reads CRLF lines off a socket, one promise per line. */
-class Lines {
-  private buf = '';
-  private readonly queue: string[] = [];
-  private waiters: ((line: string | null) => void)[] = [];
-  private ended = false;
-
-  constructor(socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buf += chunk;
-      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
-        const line = this.buf.slice(0, i).replace(/\r$/, '');
-        this.buf = this.buf.slice(i + 1);
-        const w = this.waiters.shift();
-        if (w !== undefined) w(line);
-        else this.queue.push(line);
-      }
-    });
-    const end = (): void => {
-      this.ended = true;
-      for (const w of this.waiters.splice(0)) w(null);
-    };
-    socket.on('end', end);
-    socket.on('close', end);
-    socket.on('error', end);
-  }
-
-  /** The next line, or null once the peer has closed. */
-  next(): Promise<string | null> {
-    const line = this.queue.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    if (this.ended) return Promise.resolve(null);
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
 
 interface Fixture {
   readonly server: Server;
