@@ -178,6 +178,7 @@ class FtpFetch {
       if (size.code === 550) throw proxyError('PRX_ERR_FTP_NOT_FOUND', path);
       this.answered();
       this.res.writeHead(200, headers);
+      this.res.end();
       await endResponse(this.res);
       return;
     }

@@ -230,6 +230,53 @@ describe('ftp', () => {
       expect(recs[1]).toMatchObject({ operation: 'CONNECT', code: 0, text: `alice@127.0.0.1:${srv!.port}` });
     });
 
+    it('takes OPEN host:port then USER user, and proxyuser:proxypass: for the auth chain', async () => {
+      proxy = await startProxy(`
+version: 1
+users: { proxy: "CL:proxypw" }
+services:
+  - name: gw
+    type: ftppr
+    listen: 127.0.0.1:0
+    accessLog: { to: none, format: json }
+    auth: [strong]
+    acl: [{ allow: { users: [proxy] } }, { deny: {} }]
+`);
+      const gw = proxy.ports['gw']!;
+      const c = await tcpConnect(gw);
+      const lines = new Lines(c);
+      await lines.next();
+      c.write(`OPEN 127.0.0.1:${srv!.port}\r\n`);
+      expect(await lines.next()).toBe('220 Ready');
+      c.write('USER proxy:proxypw:alice\r\nPASS secret\r\n');
+      expect(await lines.next()).toBe('331 ok');
+      expect(await lines.reply()).toMatch(/^230 /);
+      c.write('QUIT\r\n');
+      expect(await lines.reply()).toMatch(/^221 /);
+      await closed(c);
+      const [rec] = await proxy.waitForRecords(1);
+      expect(rec).toMatchObject({ user: 'proxy', code: 0, text: `alice@127.0.0.1:${srv!.port}` });
+      const r = await curl(['-o', '/dev/null', `ftp://${encodeURIComponent(`proxy:wrong:alice@127.0.0.1:${srv!.port}`)}:secret@127.0.0.1:${gw}/hello.bin`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/530/);
+      expect((await proxy.waitForRecords(2))[1]).toMatchObject({ user: 'proxy', errorCode: 'PRX_ERR_AUTH_BAD_PASSWORD' });
+    });
+
+    it('serves a client on [::1] (EPSV and EPRT over IPv6) from an IPv4 server', async () => {
+      proxy = await startProxy(gwConfig().replace('    listen: 127.0.0.1:0\n    accessLog: { to: none, format: json }\n    auth: [none]\n  - name: web', '    listen: "[::1]:0"\n    accessLog: { to: none, format: json }\n    auth: [none]\n  - name: web'));
+      const gw = proxy.ports['gw']!;
+      for (const args of [[], ['-P', '-']]) {
+        const r = await curl([...args, '-g', `ftp://${gwUser(srv!.port)}:secret@[::1]:${gw}/hello.bin`, '-o', '-']);
+        expect(r.stderr).toBe('');
+        expect(Buffer.from(r.stdout, 'latin1').length).toBeGreaterThan(0);
+      }
+      const recs = await proxy.waitForRecords(4);
+      expect(recs.filter((x) => x.operation === 'FTP_GET').map((x) => [x.code, x.bytesIn])).toEqual([
+        [0, payload.length],
+        [0, payload.length],
+      ]);
+    });
+
     it('PASV data port: a connection from another address is dropped, the client\'s own is relayed', async () => {
       proxy = await startProxy(gwConfig());
       const c = await tcpConnect(proxy.ports['gw']!);
@@ -277,6 +324,9 @@ describe('ftp', () => {
       const [rec] = await proxy.waitForRecords(1);
       expect(rec).toMatchObject({ service: 'web', operation: 'FTP_GET', code: 0, requestedPort: srv!.port });
       expect(rec!.bytesIn).toBeGreaterThanOrEqual(payload.length);
+      const head = await curl([...via(), '-I', `ftp://127.0.0.1:${srv!.port}/hello.bin`]);
+      expect(head.stdout).toMatch(/^HTTP\/1\.1 200/);
+      expect(head.stdout).toMatch(new RegExp(`Content-Length: ${payload.length}`, 'i'));
     });
 
     it('lists a directory as HTML with links; credentials from the URL, kept out of the log', async () => {
