@@ -5,7 +5,8 @@
  *
  *   check   the service ACL for one FTP operation (FTP_GET/PUT/LIST before a transfer,
  *           FTP_DATA for the server's data address, as 3proxy's ftpdata asks authfunc)
- *   record  an access record for one transfer (3proxy logs every RETR/STOR/LIST of ftppr)
+ *   record  an access record for one transfer (3proxy logs every RETR/STOR/LIST of ftppr),
+ *           its bytes added to the session's traffic counters
  *   dial    a direct connection with the service's family policy, source address and timeout
  */
 import type { Socket } from 'node:net';
@@ -52,6 +53,10 @@ export function ftpContext(env: Env, ctx: OperatorContext, replyTimeoutMs: numbe
       return null;
     },
     record(session, request, bytes, error) {
+      // Traffic counters see the data bytes (the session's own total is its control connection);
+      // quotas are checked between transfers, not within one.
+      session.limits?.account('in', bytes.in);
+      session.limits?.account('out', bytes.out);
       if (session.nolog) return;
       const s = new Session(session.connection, session.service, request, session.responder);
       // The control session stays the one in flight (reload re-checks it, introspection shows it).

@@ -341,12 +341,14 @@ class ControlRelay {
     try {
       clientData = await withDeadline(data.socket(), this.ctx.replyTimeoutMs, () => proxyError('PRX_ERR_FTP_DATA_TIMEOUT', 'the client did not connect'));
     } catch (err) {
-      // The server sees its data connection go and answers the command (426); relay that too.
+      // The server sees its data connection go and answers the command (426, or 226 when it had
+      // written everything already); that answer is consumed: for the client the transfer failed.
       serverData.destroy();
       data.close();
-      const fin = await this.serverReply(() => this.server.reply());
-      this.client.write(replyText(fin));
-      this.ctx.record(s, request, { in: 0, out: 0 }, toProxyError(err));
+      await this.serverReply(() => this.server.reply());
+      const e = toProxyError(err);
+      this.client.write(`425 ${errorText(e)}\r\n`);
+      this.ctx.record(s, request, { in: 0, out: 0 }, e);
       return;
     }
     this.moving.add(clientData);

@@ -33,6 +33,7 @@ export const ftpDialect: MailDialect<FtpLogin> = {
   maxLine: 2048,
   clientClosed: 'PRX_ERR_FTP_NO_LOGIN',
   serverClosed: 'PRX_ERR_FTP_UPSTREAM',
+  upstreamError: 'PRX_ERR_FTP_UPSTREAM',
   async dialog(io, _state, o) {
     io.write('220 Ready\r\n');
     let conn: ConnUser | null = null;

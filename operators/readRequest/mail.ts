@@ -1,5 +1,5 @@
 /**
- * What the mail gateways (pop3p, smtpp, imapp) share: 3proxy's `user@host[:port]` login
+ * What the mail gateways (pop3p, smtpp, imapp) and ftppr share: 3proxy's `user@host[:port]` login
  * parsing (parseconnusername), a line-oriented dialog with the client before the server is
  * known, and the skeleton of a reader whose responder replays the login to the server.
  *
@@ -162,6 +162,8 @@ export interface MailDialect<L> {
   readonly clientClosed: ErrorCode;
   /** Error when the server goes away during the replay. */
   readonly serverClosed: ErrorCode;
+  /** Error when the server does not finish the login in time (default PRX_ERR_MAIL_UPSTREAM). */
+  readonly upstreamError?: ErrorCode;
   /** Talks to the client until it has logged in (or quit). `state` is shared with `reply`. */
   dialog(io: LineIo, state: DialogState, o: Settings): Promise<DialogResult<L>>;
   /** The proxy credentials the auth chain sees (IMAP falls back to the mail password). */
@@ -211,7 +213,7 @@ function responder<L>(d: MailDialect<L>, state: DialogState, handshakeMs: number
       const io = new LineIo(target, () => proxyError(d.serverClosed), 1024);
       try {
         await withDeadline(d.replay(io, session, pending.conn, pending.login, pending.state), handshakeMs, () =>
-          proxyError('PRX_ERR_MAIL_UPSTREAM', `${pending.conn.host}:${pending.conn.port} did not finish the login in time`),
+          proxyError(d.upstreamError ?? 'PRX_ERR_MAIL_UPSTREAM', `${pending.conn.host}:${pending.conn.port} did not finish the login in time`),
         );
       } finally {
         io.release();

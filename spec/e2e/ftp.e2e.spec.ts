@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, mkdirSync
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { curl, tcpConnect, closed, readAll } from '../helpers/clients';
 import { closedPort } from '../helpers/servers';
 import { Lines } from '../helpers/lines';
@@ -228,6 +228,49 @@ describe('ftp', () => {
       await closed(c);
       const recs = await proxy.waitForRecords(2);
       expect(recs[1]).toMatchObject({ operation: 'CONNECT', code: 0, text: `alice@127.0.0.1:${srv!.port}` });
+    });
+
+    it('answers a server that is not FTP with 421 (820), logged, sockets closed', async () => {
+      const notFtp = createServer((sock) => {
+        sock.on('error', () => undefined);
+        sock.end('hello, I am no FTP server\r\n');
+      });
+      await new Promise<void>((resolve) => notFtp.listen(0, '127.0.0.1', resolve));
+      try {
+        proxy = await startProxy(gwConfig());
+        const c = await tcpConnect(proxy.ports['gw']!);
+        const lines = new Lines(c);
+        await lines.next();
+        c.write(`USER alice@127.0.0.1:${(notFtp.address() as AddressInfo).port}\r\nPASS x\r\n`);
+        expect(await lines.next()).toBe('331 ok');
+        expect(await lines.next()).toMatch(/^421 .*PRX_ERR_FTP_UPSTREAM/);
+        await closed(c);
+        expect((await proxy.waitForRecords(1))[0]).toMatchObject({ errorCode: 'PRX_ERR_FTP_UPSTREAM', code: 820 });
+      } finally {
+        await new Promise((resolve) => notFtp.close(resolve));
+      }
+    });
+
+    it('a client that never opens the EPSV connection gets 425 (857, logged) and the session goes on', async () => {
+      proxy = await startProxy(gwConfig('    auth: [none]\n    timeouts: { handshake: 1s }'));
+      const c = await tcpConnect(proxy.ports['gw']!);
+      const lines = new Lines(c);
+      await lines.next();
+      c.write(`USER alice@127.0.0.1:${srv!.port}\r\nPASS secret\r\n`);
+      await lines.next();
+      expect(await lines.reply()).toMatch(/^230 /);
+      c.write('EPSV\r\n');
+      expect(await lines.next()).toMatch(/^229 .*\(\|\|\|\d+\|\)/);
+      c.write('RETR hello.bin\r\n');
+      expect(await lines.next()).toMatch(/^1\d\d /);
+      expect(await lines.reply()).toMatch(/^425 .*PRX_ERR_FTP_DATA_TIMEOUT/);
+      c.write('NOOP\r\n');
+      expect(await lines.reply()).toMatch(/^200 /);
+      c.write('QUIT\r\n');
+      expect(await lines.reply()).toMatch(/^221 /);
+      await closed(c);
+      const recs = await proxy.waitForRecords(2);
+      expect(recs[0]).toMatchObject({ operation: 'FTP_GET', errorCode: 'PRX_ERR_FTP_DATA_TIMEOUT', code: 857 });
     });
 
     it('takes OPEN host:port then USER user, and proxyuser:proxypass: for the auth chain', async () => {
