@@ -47,7 +47,9 @@ export function ftpContext(env: Env, ctx: OperatorContext, replyTimeoutMs: numbe
       // auth none: no ACL at all (3proxy semantics), as in authorize.
       if (session.authMethod === 'none') return null;
       const req = aclRequest(session, env.clock.now());
-      const d = acl.evaluate({ ...req, operation, targetHost: host, targetAddress: isIP(host) !== 0 ? host : null, port });
+      // The control target keeps the address authorize may have resolved for it.
+      const address = isIP(host) !== 0 ? host : host === session.request.host ? session.request.address : null;
+      const d = acl.evaluate({ ...req, operation, targetHost: host, targetAddress: address, port });
       if (d.action === 'deny') return proxyError('PRX_ERR_ACL_DENIED', d.index);
       if (d.action === 'none') return proxyError('PRX_ERR_ACL_NO_MATCH');
       return null;

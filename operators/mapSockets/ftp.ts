@@ -377,6 +377,8 @@ class PassiveData implements ClientData {
       server.once('error', (e: NodeJS.ErrnoException) => reject(proxyError('PRX_ERR_FTP_DATA_FAILED', `listen: ${e.code ?? e.message}`)));
       server.listen({ host: localAddress, port: 0, backlog: 1 }, () => {
         const addr = server.address();
+        // Accept errors (EMFILE...) must not crash the process: the client just gets no connection.
+        server.on('error', noop);
         const data = new PassiveData(server, typeof addr === 'object' && addr !== null ? addr.port : 0);
         server.on('connection', (s: Socket) => data.onConnection(s, clientAddress));
         resolve(data);
