@@ -184,6 +184,14 @@ describe('ftp', () => {
       await closed(c);
       const [rec] = await proxy.waitForRecords(1);
       expect(rec).toMatchObject({ errorCode: 'PRX_ERR_FTP_NO_HOST', code: 804, operation: 'CONNECT' });
+      // A line past 2 KiB is not buffered on: 421 and the connection closes.
+      const flood = await tcpConnect(proxy.ports['gw']!);
+      const floodLines = new Lines(flood);
+      await floodLines.next();
+      flood.write('A'.repeat(5000));
+      expect(await floodLines.next()).toMatch(/^421 .*PRX_ERR_REQUEST_TOO_LARGE/);
+      await closed(flood);
+      expect((await proxy.waitForRecords(2))[1]).toMatchObject({ errorCode: 'PRX_ERR_REQUEST_TOO_LARGE' });
     });
 
     it('answers an unreachable server with 421 and logs the connect error', async () => {
