@@ -21,7 +21,7 @@ import { Observable } from 'rxjs';
 import { createServer, connect as netConnect, isIP, type Server, type Socket } from 'node:net';
 import type { Session, Operation, RequestInfo } from '../../core/session';
 import { proxyError, toProxyError, type ProxyError } from '../../core/errors';
-import { FtpLines, formatPasv, parseEprt, parseHostPortTuple, passivePort, plainIpv4, replyMessage, replyText } from '../../core/net/ftp';
+import { FtpLines, type FtpReply, formatPasv, parseEprt, parseHostPortTuple, passivePort, plainIpv4, replyMessage, replyText } from '../../core/net/ftp';
 import { errorText, withDeadline } from '../readRequest/mail';
 import { FTP_CONTEXT_KEY, type FtpContext } from './ftp-context';
 import type { RelayOptions } from './relay';
@@ -89,19 +89,25 @@ export function pipeData(a: Socket, b: Socket, idleMs: number): Promise<{ in: nu
     };
     wire(a, b, 'PRX_ERR_CLIENT_RESET');
     wire(b, a, 'PRX_ERR_SERVER_RESET');
-    // The server's side closing ends the transfer (it answers 226 next): the client's side gets
-    // what is queued and is closed, without waiting for a FIN it may never send (half-open).
     // A data connection carries one direction: the server's FIN means it is done with it (the
     // dialed socket is half-open, so ours follows explicitly).
     b.once('end', () => b.end());
-    b.once('close', () => {
-      if (a.destroyed) return;
-      if (a.writableFinished) a.destroy();
-      else {
-        a.end();
-        a.once('finish', () => a.destroy());
-      }
-    });
+    // Either side closing ends the transfer: the other gets what is queued for it and is closed,
+    // without waiting for a FIN it may never send (a half-open client after RETR; a server still
+    // sending after the client aborted, which the close resets).
+    follow(b, a);
+    follow(a, b);
+  });
+}
+
+function follow(gone: Socket, other: Socket): void {
+  gone.once('close', () => {
+    if (other.destroyed) return;
+    if (other.writableFinished) other.destroy();
+    else {
+      other.end();
+      other.once('finish', () => other.destroy());
+    }
   });
 }
 
@@ -321,7 +327,7 @@ class ControlRelay {
       return refuse(toProxyError(err), '425');
     }
     serverData.on('error', noop);
-    let r;
+    let r: FtpReply;
     try {
       r = await this.serverReply(() => this.server.command(line));
     } catch (err) {

@@ -281,6 +281,39 @@ describe('ftp', () => {
       expect(recs[0]).toMatchObject({ operation: 'FTP_GET', errorCode: 'PRX_ERR_FTP_DATA_TIMEOUT', code: 857 });
     });
 
+    it('a client that drops the data connection mid-RETR stops the server\'s transfer; the session goes on', async () => {
+      const big = join(root, 'big.bin');
+      writeFileSync(big, randomBytes(32 * 1024 * 1024));
+      try {
+        proxy = await startProxy(gwConfig());
+        const c = await tcpConnect(proxy.ports['gw']!);
+        const lines = new Lines(c);
+        await lines.next();
+        c.write(`USER alice@127.0.0.1:${srv!.port}\r\nPASS secret\r\n`);
+        await lines.next();
+        expect(await lines.reply()).toMatch(/^230 /);
+        c.write('TYPE I\r\nEPSV\r\n');
+        expect(await lines.reply()).toMatch(/^200 /);
+        const port = Number(/\(\|\|\|(\d+)\|\)/.exec((await lines.next()) ?? '')![1]);
+        const data = await tcpConnect(port);
+        c.write('RETR big.bin\r\n');
+        expect(await lines.next()).toMatch(/^1\d\d /);
+        await new Promise<void>((resolve) => data.once('data', () => resolve()));
+        data.destroy();
+        expect(await lines.reply()).toMatch(/^[24]\d\d /);
+        c.write('NOOP\r\n');
+        expect(await lines.reply()).toMatch(/^200 /);
+        c.write('QUIT\r\n');
+        await lines.reply();
+        await closed(c);
+        const [rec] = await proxy.waitForRecords(1);
+        expect(rec!.operation).toBe('FTP_GET');
+        expect(rec!.bytesIn).toBeLessThan(32 * 1024 * 1024);
+      } finally {
+        rmSync(big, { force: true });
+      }
+    });
+
     it('takes OPEN host:port then USER user, and proxyuser:proxypass: for the auth chain', async () => {
       proxy = await startProxy(`
 version: 1
