@@ -56,9 +56,11 @@ export function ftpContext(env: Env, ctx: OperatorContext, replyTimeoutMs: numbe
     },
     record(session, request, bytes, error) {
       // Traffic counters see the data bytes (the session's own total is its control connection);
-      // quotas are checked between transfers, not within one.
-      session.limits?.account('in', bytes.in);
-      session.limits?.account('out', bytes.out);
+      // throttled transfers were counted live by their pumps.
+      if (session.limits !== null && !session.limits.countedLive) {
+        session.limits.account('in', bytes.in);
+        session.limits.account('out', bytes.out);
+      }
       if (session.nolog) return;
       const s = new Session(session.connection, session.service, request, session.responder);
       // The control session stays the one in flight (reload re-checks it, introspection shows it).

@@ -25,6 +25,8 @@ import { FtpLines, type FtpReply, formatPasv, parseEprt, parseHostPortTuple, pas
 import { errorText, withDeadline } from '../readRequest/mail';
 import { FTP_CONTEXT_KEY, type FtpContext } from './ftp-context';
 import type { RelayOptions } from './relay';
+import { Pump } from './throttle';
+import type { SessionLimits } from '../../core/limits';
 
 const TRANSFERS: Readonly<Record<string, Operation>> = {
   RETR: 'FTP_GET',
@@ -62,15 +64,28 @@ export function ftpRelay(session: Session, opts: RelayOptions): Observable<Sessi
   });
 }
 
-/** Both ends of a transfer piped into each other; resolves once both sockets are closed. */
-export function pipeData(a: Socket, b: Socket, idleMs: number): Promise<{ in: number; out: number; error: ProxyError | null }> {
+/**
+ * Both ends of a transfer piped into each other; resolves once both sockets are closed. With
+ * bandwidth rules or a quota on the session, throttle.ts's Pump replaces pipe(): the data
+ * shares the buckets and counters of every other session (counted live, so `record` does not).
+ */
+export function pipeData(a: Socket, b: Socket, idleMs: number, limits: SessionLimits | null = null): Promise<{ in: number; out: number; error: ProxyError | null }> {
   return new Promise((resolve) => {
     let open = 2;
     let error: ProxyError | null = null;
+    const paced = limits?.needsChunkPath === true ? limits : null;
+    const pumps: Pump[] = [];
     // Fresh sockets: everything they carried belongs to this transfer (the server may have
     // sent bytes before the pipe started, already counted in bytesRead).
     const closed = (): void => {
-      if (--open === 0) resolve({ in: b.bytesRead, out: b.bytesWritten, error });
+      if (--open > 0) return;
+      for (const p of pumps) p.stop();
+      resolve({ in: b.bytesRead, out: b.bytesWritten, error });
+    };
+    const onQuota = (): void => {
+      error ??= proxyError('PRX_ERR_QUOTA_EXCEEDED', 'FTP data');
+      a.destroy();
+      b.destroy();
     };
     const wire = (s: Socket, other: Socket, code: 'PRX_ERR_CLIENT_RESET' | 'PRX_ERR_SERVER_RESET'): void => {
       s.on('error', (e: NodeJS.ErrnoException) => {
@@ -85,8 +100,16 @@ export function pipeData(a: Socket, b: Socket, idleMs: number): Promise<{ in: nu
           other.destroy();
         });
       }
-      s.pipe(other);
+      if (paced === null) {
+        s.pipe(other);
+        return;
+      }
+      const dir = s === a ? 'out' : 'in';
+      const pump = new Pump(s, other, dir, dir === 'out' ? paced.bucketsOut : paced.bucketsIn, paced, onQuota);
+      pumps.push(pump);
+      pump.start();
     };
+    if (paced !== null) paced.countedLive = true;
     wire(a, b, 'PRX_ERR_CLIENT_RESET');
     wire(b, a, 'PRX_ERR_SERVER_RESET');
     // A data connection carries one direction: the server's FIN means it is done with it (the
@@ -358,7 +381,7 @@ class ControlRelay {
       return;
     }
     this.moving.add(clientData);
-    const moved = await pipeData(clientData, serverData, this.opts.idleMs);
+    const moved = await pipeData(clientData, serverData, this.opts.idleMs, s.limits);
     const fin = await this.serverReply(() => this.server.reply());
     this.client.write(replyText(fin));
     const failed = moved.error ?? (fin.code >= 400 ? proxyError('PRX_ERR_FTP_FAILED', replyMessage(fin)) : null);

@@ -314,6 +314,27 @@ describe('ftp', () => {
       }
     });
 
+    it('paces FTP data by the bandwidth rules (8 Mbit/s in) and keeps the bytes intact', async () => {
+      const body = randomBytes(3 * 1024 * 1024);
+      writeFileSync(join(root, 'paced.bin'), body);
+      try {
+        proxy = await startProxy(gwConfig().replace('version: 1\n', 'version: 1\nbandwidth:\n  - { direction: in, rate: 8Mbit/s }\n'));
+        const out = join(root, `paced-${Date.now()}.bin`);
+        const started = performance.now();
+        const r = await curl(['-o', out, url('/paced.bin')]);
+        const ms = performance.now() - started;
+        expect(r.stderr).toBe('');
+        expect(readFileSync(out).equals(body)).toBe(true);
+        rmSync(out);
+        // 3 MiB at 1 MB/s: well over 2 s even with a full bucket at the start.
+        expect(ms).toBeGreaterThan(2000);
+        const [rec] = await proxy.waitForRecords(1);
+        expect(rec).toMatchObject({ operation: 'FTP_GET', code: 0, bytesIn: body.length });
+      } finally {
+        rmSync(join(root, 'paced.bin'), { force: true });
+      }
+    });
+
     it('takes OPEN host:port then USER user, and proxyuser:proxypass: for the auth chain', async () => {
       proxy = await startProxy(`
 version: 1
