@@ -243,11 +243,15 @@ export const ERRORS = {
   PRX_ERR_IMAP_CAPABILITY: e(697, 'IMAP server refused CAPABILITY: %s', 'upstream'),
   PRX_ERR_IMAP_UPSTREAM_LOGIN: e(699, 'IMAP server refused %s: %s', 'upstream'),
   PRX_ERR_FTP_PROTOCOL: e(810, 'FTP protocol error: %s', 'client'),
-  PRX_ERR_FTP_UPSTREAM: e(820, 'FTP server error: %s', 'upstream'),
+  PRX_ERR_FTP_UPSTREAM: e(820, 'FTP server error: %s', 'upstream', { http: 502 }),
   PRX_ERR_DNS_PACKET: e(813, 'malformed DNS packet: %s', 'client'),
   PRX_ERR_DNS_UPSTREAM: e(820, 'DNS upstream failed: %s', 'upstream'),
   PRX_ERR_AUTO_NO_BYTE: e(801, 'client sent nothing to detect the protocol from', 'client'),
   PRX_ERR_ADMIN_FORBIDDEN: e(1, 'admin access denied', 'client', { http: 403 }),
+  PRX_ERR_FTP_NO_LOGIN: e(802, 'FTP client closed before logging in', 'client'),
+  PRX_ERR_FTP_NO_HOST: e(804, 'FTP USER does not name a server (user@host[:port])', 'client'),
+  PRX_ERR_FTP_DATA_FAILED: e(826, 'FTP data connection failed: %s', 'upstream', { http: 502 }),
+  PRX_ERR_FTP_DATA_TIMEOUT: e(857, 'FTP data connection not opened in time: %s', 'client', { http: 504 }),
 
   // ---- generic internal ---------------------------------------------------------------
   PRX_ERR_INTERNAL: e(21, 'internal error: %s', 'internal'),

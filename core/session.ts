@@ -94,7 +94,7 @@ export const NO_RESPONDER: Responder = {
 };
 
 /** How mapSockets relays bytes for this session (chosen by readRequest / connect). */
-export type RelayMode = 'stream' | 'http' | 'none' | 'socks-bind' | 'socks-udp' | 'udp';
+export type RelayMode = 'stream' | 'http' | 'none' | 'socks-bind' | 'socks-udp' | 'udp' | 'ftp' | 'ftp-http';
 
 let nextSessionId = 1;
 

@@ -65,8 +65,9 @@ export const connect = defineOperator<ConnectOptions>({
       await session.responder.connected(session);
       return session;
     };
-    // Sessions that are not dialed here ('http' relays dial their own upstream) pass synchronously.
-    return sessionStep((session) => (session.relayMode !== 'stream' ? session : connectStream(session)));
+    // Sessions that are not dialed here ('http' relays dial their own upstream) pass synchronously;
+    // 'ftp' (ftppr) is dialed like a stream: the control connection is its target.
+    return sessionStep((session) => (session.relayMode !== 'stream' && session.relayMode !== 'ftp' ? session : connectStream(session)));
   },
 });
 

@@ -6,6 +6,8 @@
  *   relayMode 'http'   -> the HTTP relay registered by the proxy service (pipe(), or the same
  *                         throttle.ts pumps on the bodies when session.limits needs them)
  *   relayMode 'none'   -> nothing to relay (the request was answered locally)
+ *   relayMode 'ftp'    -> ftppr's control relay with its data connections (ftp.ts)
+ *   relayMode 'ftp-http' -> an ftp:// URL fetched for the HTTP proxy (ftp-http.ts)
  *
  * The choice is made once per session; bytes never go through an Observable per chunk.
  */
@@ -19,6 +21,8 @@ import { httpRelay } from './http';
 import { socksBindRelay } from './socks-bind';
 import { socksUdpRelay } from './udp';
 import { throttledRelay } from './throttle';
+import { ftpRelay } from './ftp';
+import { ftpHttpRelay } from './ftp-http';
 
 export type Relay = (session: Session, opts: RelayOptions) => Observable<Session>;
 
@@ -28,6 +32,8 @@ relays.register('stream', streamRelay);
 relays.register('http', httpRelay);
 relays.register('socks-bind', socksBindRelay);
 relays.register('socks-udp', socksUdpRelay);
+relays.register('ftp', ftpRelay);
+relays.register('ftp-http', ftpHttpRelay);
 
 export interface MapSocketsOptions {
   idleTimeout?: string;

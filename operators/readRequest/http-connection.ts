@@ -14,6 +14,7 @@ import { Session, emptyRequest, type Responder } from '../../core/session';
 import { proxyError, type ProxyError } from '../../core/errors';
 import type { HttpUpstream } from '../mapSockets/http-upstream';
 import { buildSession, connectSession } from './http-session';
+import { FTP_CONTEXT_KEY, type FtpContext } from '../mapSockets/ftp-context';
 
 /** The connection-side callbacks a socket's parser events are routed to. */
 export interface ConnectionHooks {
@@ -29,6 +30,8 @@ export interface ReaderContext {
   readonly hooks: WeakMap<Socket, ConnectionHooks>;
   readonly responder: Responder;
   readonly upstream: HttpUpstream;
+  /** What ftp:// requests are fetched with (operators/mapSockets/ftp-http). */
+  readonly ftp: FtpContext;
   readonly handshakeMs: number;
   /** userAuth: required (3proxy -u2): a request without a user name is a 407 at once. */
   readonly requireUser: boolean;
@@ -63,6 +66,7 @@ export class ConnectionReader implements ConnectionHooks {
   request(req: IncomingMessage, res: ServerResponse): void {
     const s = buildSession(this.first, req, this.rc.responder, this.rc.upstream);
     s.httpResponse = res;
+    if (s.relayMode === 'ftp-http') s.state.set(FTP_CONTEXT_KEY, this.rc.ftp);
     this.emit(s, s.error === null);
   }
 

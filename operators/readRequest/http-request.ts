@@ -23,8 +23,10 @@ export interface HttpTarget {
   readonly port: number;
   /** Origin-form path with query (`/a?b`). */
   readonly path: string;
-  /** Absolute URI (for HTTP parents and the log). */
+  /** Absolute URI (for HTTP parents and the log); for ftp:// without the credentials. */
   readonly absolute: string;
+  /** ftp:// URLs: the decoded path and the URL's credentials (null: none given). */
+  readonly ftp?: { readonly path: string; readonly user: string | null; readonly password: string | null };
 }
 
 const METHOD_OPS: Record<string, Operation> = {
@@ -87,7 +89,7 @@ export function targetOf(req: IncomingMessage): HttpTarget | ProxyError {
     } catch {
       return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
     }
-    if (u.protocol === 'ftp:') return proxyError('PRX_ERR_HTTP_UNSUPPORTED_SCHEME', 'ftp (not implemented yet)');
+    if (u.protocol === 'ftp:') return ftpTarget(u, url);
     if (u.protocol !== 'http:') return proxyError('PRX_ERR_HTTP_UNSUPPORTED_SCHEME', u.protocol.slice(0, -1));
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     if (host === '') return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
@@ -100,6 +102,26 @@ export function targetOf(req: IncomingMessage): HttpTarget | ProxyError {
   if (hp === null) return proxyError('PRX_ERR_HTTP_BAD_URL', `${url.slice(0, 200)} without a valid Host header`);
   const authority = hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
   return { host: hp.host, port: hp.port, path: url, absolute: `http://${authority}${url}` };
+}
+
+/** `ftp://[user[:pass]@]host[:port]/path`: the target the FTP fetch uses (operators/mapSockets/ftp-http). */
+function ftpTarget(u: URL, url: string): HttpTarget | ProxyError {
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  let path: string;
+  let user: string | null;
+  let password: string | null;
+  try {
+    path = decodeURIComponent(u.pathname);
+    user = u.username === '' ? null : decodeURIComponent(u.username);
+    password = u.password === '' ? null : decodeURIComponent(u.password);
+  } catch {
+    return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
+  }
+  if (host === '' || /[\r\n]/.test(path)) return proxyError('PRX_ERR_HTTP_BAD_URL', url.slice(0, 200));
+  const port = u.port === '' ? 21 : Number(u.port);
+  u.username = '';
+  u.password = '';
+  return { host, port, path: u.pathname, absolute: u.href, ftp: { path, user, password } };
 }
 
 /** The address part of RequestInfo: the host when it is a literal address. */

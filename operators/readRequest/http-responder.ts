@@ -30,7 +30,8 @@ export function errorResponse(err: ProxyError, neverAskAuth: boolean, realm = 'p
     `<html><head><title>${title}</title></head><body><h2>${title}</h2>` +
       `<p>${escapeHtml(err.message)}</p><p>${err.code} (${err.legacyCode})</p></body></html>\r\n`,
   );
-  const auth = status === 407 ? `Proxy-Authenticate: Basic realm="${realm}"\r\n` : '';
+  // 401 only comes from an FTP server refusing the login (ftp:// URLs): browsers then ask.
+  const auth = status === 407 ? `Proxy-Authenticate: Basic realm="${realm}"\r\n` : status === 401 ? 'WWW-Authenticate: Basic realm="FTP Server"\r\n' : '';
   const head =
     `HTTP/1.0 ${title}\r\n${auth}Connection: close\r\nProxy-Connection: close\r\n` +
     `Content-Type: text/html; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n`;

@@ -3,7 +3,7 @@
  * Proxy-Authorization, and the state the HTTP relay and filterHeaders read.
  */
 import type { IncomingMessage } from 'node:http';
-import { Session, type RequestInfo, type Responder } from '../../core/session';
+import { Session, type Operation, type RequestInfo, type Responder } from '../../core/session';
 import { ProxyError, proxyError } from '../../core/errors';
 import { HEADERS_KEY, TUNNEL_KEY } from '../filterHeaders';
 import { fromRaw } from '../filterHeaders/headers';
@@ -27,21 +27,25 @@ function takeCredentials(session: Session, req: IncomingMessage): void {
  */
 export function buildSession(first: Session, req: IncomingMessage, responder: Responder, upstream: HttpUpstream, upgradeHead?: Buffer): Session {
   const method = req.method ?? '';
-  const target = targetOf(req);
-  const ok = !(target instanceof ProxyError);
+  let target = targetOf(req);
+  const ftp = !(target instanceof ProxyError) && target.ftp !== undefined;
+  if (ftp && upgradeHead !== undefined) target = proxyError('PRX_ERR_HTTP_BAD_REQUEST', 'Upgrade of an ftp:// URL');
+  const t = target instanceof ProxyError ? null : target;
   const info: RequestInfo = {
     protocol: 'http',
-    operation: operationOf(method),
-    host: ok ? target.host : '',
-    port: ok ? target.port : 0,
-    address: ok ? addressOf(target.host) : null,
-    text: requestLine(req),
+    operation: ftp ? ftpOperation(method) : operationOf(method),
+    host: t?.host ?? '',
+    port: t?.port ?? 0,
+    address: t === null ? null : addressOf(t.host),
+    // 3proxy logs ftp:// request lines without the credentials.
+    text: ftp && t !== null ? `${method} ${t.absolute} HTTP/${req.httpVersion}` : requestLine(req),
     method,
     url: req.url ?? '',
   };
   const s = new Session(first.connection, first.service, info, responder);
   s.httpRequest = req;
-  s.relayMode = upgradeHead === undefined ? 'http' : 'stream';
+  s.relayMode = ftp ? 'ftp-http' : upgradeHead === undefined ? 'http' : 'stream';
+  if (ftp && t !== null && ftpOperation(method) === 'HTTP_OTHER') target = proxyError('PRX_ERR_NOT_IMPLEMENTED', `${method.slice(0, 20)} on ftp:// (GET, HEAD and PUT are)`);
   takeCredentials(s, req);
   s.state.set(HEADERS_KEY, fromRaw(req.rawHeaders));
   s.state.set(UPSTREAM_KEY, upstream);
@@ -49,9 +53,16 @@ export function buildSession(first: Session, req: IncomingMessage, responder: Re
     s.state.set(TUNNEL_KEY, true);
     s.state.set(UPGRADE_HEAD_KEY, upgradeHead);
   }
-  if (ok) s.state.set(TARGET_KEY, target);
-  else s.error = target;
+  if (target instanceof ProxyError) s.error = target;
+  else s.state.set(TARGET_KEY, target);
   return s;
+}
+
+/** 3proxy: GET becomes FTP_GET and PUT FTP_PUT for ftp:// URLs (HEAD reads like a GET). */
+function ftpOperation(method: string): Operation {
+  if (method === 'GET' || method === 'HEAD') return 'FTP_GET';
+  if (method === 'PUT') return 'FTP_PUT';
+  return 'HTTP_OTHER';
 }
 
 /** `CONNECT host:port`: a tunnel; bytes read past the head go to the target first. */

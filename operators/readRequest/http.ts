@@ -3,7 +3,8 @@
  *
  *   one http.Server per service, never listening; each client socket is handed to it with
  *   emit('connection') and its events are routed back to the connection's reader:
- *     'request'     -> Session (relayMode 'http', HTTP_GET/POST/...; keep-alive: one per request)
+ *     'request'     -> Session (relayMode 'http', HTTP_GET/POST/...; keep-alive: one per request;
+ *                      ftp:// URLs: relayMode 'ftp-http', FTP_GET/FTP_PUT)
  *     'connect'     -> Session (relayMode 'stream', HTTP_CONNECT; bytes read past the head in
  *                      session.head; connected() writes `200 Connection established`)
  *     'upgrade'     -> Session (relayMode 'stream' tunnel; the request head goes to the target)
@@ -23,6 +24,7 @@ import { protocolReaders, type ProtocolReader } from './protocols';
 import { httpResponder } from './http-responder';
 import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './http-connection';
 import { createUpstream } from '../mapSockets/http-upstream';
+import { ftpContext } from '../mapSockets/ftp-context';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -66,6 +68,7 @@ export const httpReader: ProtocolReader = {
         family: (o['family'] as FamilyPolicy | undefined) ?? '46',
         passProxyHeaders: o['passProxyHeaders'] === true,
       }),
+      ftp: ftpContext(env, ctx, parseDuration((o['responseTimeout'] as string | undefined) ?? '60s')),
       handshakeMs: options.handshakeTimeoutMs,
       requireUser: o['userAuth'] === 'required',
       parseError,

@@ -20,6 +20,7 @@ import './tls';
 import './pop3';
 import './smtp';
 import './imap';
+import './ftp';
 import '../udp';
 
 export interface ReadRequestStepOptions {

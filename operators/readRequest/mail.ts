@@ -1,5 +1,5 @@
 /**
- * What the mail gateways (pop3p, smtpp, imapp) share: 3proxy's `user@host[:port]` login
+ * What the mail gateways (pop3p, smtpp, imapp) and ftppr share: 3proxy's `user@host[:port]` login
  * parsing (parseconnusername), a line-oriented dialog with the client before the server is
  * known, and the skeleton of a reader whose responder replays the login to the server.
  *
@@ -20,6 +20,8 @@
 import { Observable } from 'rxjs';
 import { isIP } from 'node:net';
 import { Session, emptyRequest, type Responder } from '../../core/session';
+import type { Env } from '../../core/env';
+import type { OperatorContext } from '../../core/operator';
 import { proxyError, toProxyError, type ErrorCode, type ProxyError } from '../../core/errors';
 import { LineIo, withDeadline } from './line-io';
 import type { ProtocolReader, ReadRequestOptions } from './protocols';
@@ -129,7 +131,7 @@ export type DialogResult<L> = { kind: 'login'; conn: ConnUser; login: L } | { ki
 
 /** The parts that differ per protocol. */
 export interface MailDialect<L> {
-  readonly protocol: 'pop3' | 'smtp' | 'imap';
+  readonly protocol: 'pop3' | 'smtp' | 'imap' | 'ftp';
   /** Port assumed when the login names none (3proxy's parseconnusername argument). */
   readonly defaultPort: number;
   readonly maxLine: number;
@@ -137,6 +139,8 @@ export interface MailDialect<L> {
   readonly clientClosed: ErrorCode;
   /** Error when the server goes away during the replay. */
   readonly serverClosed: ErrorCode;
+  /** Error when the server does not finish the login in time (default PRX_ERR_MAIL_UPSTREAM). */
+  readonly upstreamError?: ErrorCode;
   /** Talks to the client until it has logged in (or quit). `state` is shared with `reply`. */
   dialog(io: LineIo, state: DialogState, o: Settings): Promise<DialogResult<L>>;
   /** The proxy credentials the auth chain sees (IMAP falls back to the mail password). */
@@ -145,6 +149,8 @@ export interface MailDialect<L> {
   replay(io: LineIo, session: Session, conn: ConnUser, login: L, state: DialogState): Promise<void>;
   /** The error line for the client, CRLF included. */
   reply(err: ProxyError, state: DialogState): string;
+  /** Per service: what a login Session needs besides the request (ftppr: its relay and context). */
+  setup?(options: ReadRequestOptions, env: Env, ctx: OperatorContext): (session: Session) => void;
 }
 
 /** Per-connection dialog facts the error reply needs (the IMAP tag). */
@@ -186,7 +192,7 @@ function responder<L>(d: MailDialect<L>, state: DialogState, handshakeMs: number
       const io = new LineIo(target, () => proxyError(d.serverClosed), 1024);
       try {
         await withDeadline(d.replay(io, session, pending.conn, pending.login, pending.state), handshakeMs, () =>
-          proxyError('PRX_ERR_MAIL_UPSTREAM', `${pending.conn.host}:${pending.conn.port} did not finish the login in time`),
+          proxyError(d.upstreamError ?? 'PRX_ERR_MAIL_UPSTREAM', `${pending.conn.host}:${pending.conn.port} did not finish the login in time`),
         );
       } finally {
         io.release();
@@ -199,8 +205,9 @@ function responder<L>(d: MailDialect<L>, state: DialogState, handshakeMs: number
 export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
   return {
     name: d.protocol,
-    create(options: ReadRequestOptions, _env, ctx) {
+    create(options: ReadRequestOptions, env, ctx) {
       const o = (ctx.service.config['options'] ?? {}) as MailOptions;
+      const prepare = d.setup?.(options, env, ctx);
       const settings: Settings = {
         defaultHost: typeof o.defaultHost === 'string' && o.defaultHost !== '' ? o.defaultHost : null,
         proxyCredentials: o.userAuth !== 'never',
@@ -227,6 +234,11 @@ export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
           return null;
         }
         if (result.kind === 'starttls') {
+          // Not reached for ftppr: it answers AUTH TLS with 534 and never hands a session off.
+          if (d.protocol === 'ftp') {
+            socket.destroy();
+            return null;
+          }
           const tlsPort = typeof o.tlsPort === 'number' ? o.tlsPort : null;
           const fallback = settings.defaultHost === null ? null : parseHostPort(settings.defaultHost, tlsPort ?? d.defaultPort);
           return tlsHandoff(first, d.protocol, { defaultHost: fallback, tlsPort, handshakeMs: settings.handshakeMs });
@@ -251,6 +263,7 @@ export function mailReader<L>(d: MailDialect<L>): ProtocolReader {
         s.user = creds.user;
         s.password = creds.password;
         s.state.set(LOGIN_KEY, { conn, login, state } satisfies Pending<L>);
+        prepare?.(s);
         return s;
       };
       return (first) =>

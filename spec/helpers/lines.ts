@@ -1,4 +1,4 @@
-/** Line reading for the plaintext protocol fixtures (mail servers, STARTTLS servers). */
+/** Line reading for the plaintext protocol tests and fixtures (mail, STARTTLS, FTP). */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
@@ -44,5 +44,15 @@ export class Lines {
     this.socket.removeListener('end', this.onEnd);
     this.socket.removeListener('close', this.onEnd);
     this.socket.removeListener('error', this.onEnd);
+  }
+
+  /** A whole FTP/SMTP-style reply: the last line of a multi-line one (`123-...` up to `123 ...`). */
+  async reply(): Promise<string | null> {
+    const first = await this.next();
+    if (first === null || !/^\d{3}-/.test(first)) return first;
+    for (;;) {
+      const l = await this.next();
+      if (l === null || l.startsWith(`${first.slice(0, 3)} `)) return l;
+    }
   }
 }

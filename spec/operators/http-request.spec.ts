@@ -16,9 +16,22 @@ describe('HTTP request helpers', () => {
 
   it('refuses what it cannot serve with the right codes', () => {
     expect((targetOf(msg('/x')) as ProxyError).code).toBe('PRX_ERR_HTTP_BAD_URL');
-    expect((targetOf(msg('ftp://h/f')) as ProxyError).code).toBe('PRX_ERR_HTTP_UNSUPPORTED_SCHEME');
+    expect((targetOf(msg('gopher://h/f')) as ProxyError).code).toBe('PRX_ERR_HTTP_UNSUPPORTED_SCHEME');
+    expect((targetOf(msg('ftp://h/%ZZ')) as ProxyError).code).toBe('PRX_ERR_HTTP_BAD_URL');
     expect((targetOf(msg('https://h/')) as ProxyError).httpStatus).toBe(501);
     expect((targetOf(msg('*')) as ProxyError).code).toBe('PRX_ERR_HTTP_BAD_URL');
+  });
+
+  it('reads ftp:// targets: port 21, decoded path and credentials, none of them in `absolute`', () => {
+    expect(targetOf(msg('ftp://u%40x:p%3Aw@h.test/a%20b/c.txt'))).toEqual({
+      host: 'h.test',
+      port: 21,
+      path: '/a%20b/c.txt',
+      absolute: 'ftp://h.test/a%20b/c.txt',
+      ftp: { path: '/a b/c.txt', user: 'u@x', password: 'p:w' },
+    });
+    expect(targetOf(msg('ftp://[::1]:2121/'))).toMatchObject({ host: '::1', port: 2121, ftp: { path: '/', user: null, password: null } });
+    expect((targetOf(msg('ftp://h/a%0D%0ADELE%20x')) as ProxyError).code).toBe('PRX_ERR_HTTP_BAD_URL');
   });
 
   it('splits CONNECT authorities', () => {
