@@ -23,6 +23,7 @@ import { protocolReaders, type ProtocolReader } from './protocols';
 import { httpResponder } from './http-responder';
 import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './http-connection';
 import { createUpstream } from '../mapSockets/http-upstream';
+import { tlsClientMaterialFor, type TlsClientConfig } from '../../core/tls-client';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -65,6 +66,7 @@ export const httpReader: ProtocolReader = {
         responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
         family: (o['family'] as FamilyPolicy | undefined) ?? '46',
         passProxyHeaders: o['passProxyHeaders'] === true,
+        tls: cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig),
       }),
       handshakeMs: options.handshakeTimeoutMs,
       requireUser: o['userAuth'] === 'required',
