@@ -27,6 +27,7 @@ export const TLS_HOP_TYPES: ReadonlyMap<string, string> = new Map([
   ['connects', 'connect'],
   ['connect+s', 'connect+'],
   ['socks4s', 'socks4'],
+  ['socks4+s', 'socks4+'],
   ['socks5s', 'socks5'],
   ['socks5+s', 'socks5+'],
   ['tcps', 'tcp'],

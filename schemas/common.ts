@@ -19,7 +19,7 @@ const stringList = (description: string): Record<string, unknown> => ({
 export const PARENT_TYPES = [
   'tcp', 'http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b',
   'extip', 'ha', 'pop3', 'smtp', 'ftp', 'imap', 'admin', 'tls', 'dns',
-  'https', 'connects', 'connect+s', 'socks4s', 'socks5s', 'socks5+s', 'tcps',
+  'https', 'connects', 'connect+s', 'socks4s', 'socks4+s', 'socks5s', 'socks5+s', 'tcps',
 ] as const;
 
 export const commonSchema = {
