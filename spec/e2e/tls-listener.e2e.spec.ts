@@ -8,16 +8,14 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import pino from 'pino';
 import { Runtime } from '../../core/runtime';
 import { Supervisor } from '../../core/reload';
 import { ProxyError } from '../../core/errors';
 import { silentLogger } from '../../core/logger';
 import { echoServer, httpServer, type Fixture } from '../helpers/servers';
 import { curl, tcpConnect, closed } from '../helpers/clients';
-import { CertDir } from '../helpers/tls';
+import { CertDir, startLogged, type LoggedProxy } from '../helpers/tls';
 
 const certs = new CertDir();
 const dir = certs.dir;
@@ -25,39 +23,14 @@ const file = join(dir, 'proxy.yaml');
 const pem = (name: string): string => certs.path(name);
 const issue = (name: string, cn: string, ca: string | null, san?: string): void => certs.issue(name, cn, ca, san);
 
-interface Proxy {
-  readonly rt: Runtime;
+interface Proxy extends LoggedProxy {
+  /** The port of the only service. */
   readonly port: number;
-  readonly logs: Record<string, unknown>[];
-  /** Resolves with the first log entry for which `pred` holds (now or later). */
-  waitForLog(pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
 async function start(yaml: string): Promise<Proxy> {
-  writeFileSync(file, yaml);
-  const logs: Record<string, unknown>[] = [];
-  const waiters = new Set<() => void>();
-  const sink = new Writable({
-    write: (c: Buffer, _e, cb) => {
-      for (const line of c.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-      for (const w of [...waiters]) w();
-      cb();
-    },
-  });
-  const rt = Runtime.fromText(yaml, file, { logger: pino({ level: 'info' }, sink) });
-  await rt.start();
-  const waitForLog = (pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
-    new Promise((resolve) => {
-      const check = (): void => {
-        const hit = logs.find(pred);
-        if (hit === undefined) return;
-        waiters.delete(check);
-        resolve(hit);
-      };
-      waiters.add(check);
-      check();
-    });
-  return { rt, port: Object.values(rt.ports())[0]!, logs, waitForLog };
+  const p = await startLogged(yaml, file);
+  return { ...p, port: Object.values(p.ports)[0]! };
 }
 
 const service = (type: string, tls: string, extra = ''): string => `
