@@ -5,7 +5,7 @@
  * parent, unreachable and silent TLS parents, and `upstreamTls:` (3proxy ssl_cli): curl asks for
  * http:// and the proxy reaches an HTTPS origin, verified. Real curl, real sockets on loopback.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Runtime } from '../../core/runtime';
@@ -13,6 +13,7 @@ import { silentLogger } from '../../core/logger';
 import { CertDir, startLogged, type LoggedProxy } from '../helpers/tls';
 import { blackHole, closedPort, httpServer, type Fixture } from '../helpers/servers';
 import { curl, readAll, tcpConnect } from '../helpers/clients';
+import { startCli } from '../helpers/cli';
 
 const certs = new CertDir();
 const pem = (name: string): string => certs.path(name);
@@ -220,6 +221,16 @@ services:
       expect(t.stdout).toBe('secure /tunnel');
     });
 
+    it('a pooled TLS connection verified for one name is not reused for another name of the same address', async () => {
+      // An address rule makes the ACL resolve the name, so both requests carry address 127.0.0.1.
+      const p = await run(upstream(`ca: ${pem('ca.pem')}`).replace('      - allow: {}', '      - allow: { targets: [127.0.0.0/8] }'));
+      // One curl, keep-alive to the proxy: 127.0.0.1 is in the certificate, localhost is not.
+      const r = await curl([...via(p), '-w', '%{http_code} %{num_connects}\n', '-o', '/dev/null', `http://127.0.0.1:${originPort}/a`, '-o', '/dev/null', `http://localhost:${originPort}/b`]);
+      // The second request reused curl's connection to the proxy (0 new connects).
+      expect(r.stdout).toBe('200 1\n502 0\n');
+      expect(await p.waitForRecord((rec) => rec.host === 'localhost')).toMatchObject({ errorCode: 'PRX_ERR_UPSTREAM_TLS_VERIFY' });
+    });
+
     it('an origin whose certificate does not verify: 502 and PRX_ERR_UPSTREAM_TLS_VERIFY', async () => {
       const p = await run(upstream(`ca: ${pem('other.pem')}`));
       const r = await curl([...via(p), '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${originPort}/x`]);
@@ -256,6 +267,44 @@ ${parents(https())}
       expect(reply).toMatch(/^HTTP\/1\.[01] 200/);
       expect(reply.endsWith('secure /mapped')).toBe(true);
     });
+  });
+
+  it("a legacy cfg runs 3proxy's TLS chain case: ssl_serv parent, ssl_cli mode 3 with a verified connects parent", async () => {
+    const parent = await closedPort();
+    const client = await closedPort();
+    const cfg = pem('chain.cfg');
+    writeFileSync(
+      cfg,
+      [
+        `ssl_server_cert ${pem('server.pem')}`,
+        `ssl_server_key ${pem('server.key')}`,
+        'ssl_serv',
+        'auth iponly',
+        'allow *',
+        `proxy -i127.0.0.1 -p${parent}`,
+        'flush',
+        'ssl_noserv',
+        'auth iponly',
+        'allow *',
+        `parent 1000 connects 127.0.0.1 ${parent}`,
+        'ssl_client_mode 3',
+        `ssl_client_ca_file ${pem('ca.pem')}`,
+        'ssl_client_verify',
+        'ssl_cli',
+        `proxy -i127.0.0.1 -p${client}`,
+        '',
+      ].join('\n'),
+    );
+    const p = startCli([cfg]);
+    try {
+      await p.waitFor(/rx3proxy running/);
+      const r = await curl(['--proxy', `http://127.0.0.1:${client}`, `http://127.0.0.1:${web.port}/bytes/10000`]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toHaveLength(10000);
+    } finally {
+      p.child.kill('SIGTERM');
+      expect(await p.exited()).toBe(0);
+    }
   });
 
   describe('load checks', () => {
