@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Runtime } from '../../core/runtime';
 import { silentLogger } from '../../core/logger';
 import { CertDir, startLogged, type LoggedProxy } from '../helpers/tls';
@@ -48,7 +49,12 @@ describe('TLS towards parents and servers', () => {
     certs.issue('server', 'parent.test', 'ca', 'DNS:parent.test,IP:127.0.0.1');
     certs.issue('client', 'client one', 'ca');
     web = await httpServer();
-    origin = createHttpsServer({ key: readFileSync(pem('server.key')), cert: readFileSync(pem('server.pem')) }, (req, res) => res.end(`secure ${req.url ?? ''}`));
+    origin = createHttpsServer({ key: readFileSync(pem('server.key')), cert: readFileSync(pem('server.pem')), ALPNProtocols: ['http/1.1'] }, (req, res) => {
+      // What the proxy negotiated and asked for, for the ALPN and SNI checks.
+      res.setHeader('x-alpn', String((req.socket as TLSSocket).alpnProtocol));
+      res.setHeader('x-sni', String((req.socket as TLSSocket & { servername?: string }).servername));
+      res.end(`secure ${req.url ?? ''}`);
+    });
     await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
     originPort = (origin.address() as AddressInfo).port;
     const tls = `cert: ${pem('server.pem')}, key: ${pem('server.key')}`;
@@ -265,6 +271,8 @@ ${parents(https())}
       s.end('GET /mapped HTTP/1.0\r\nHost: parent.test\r\n\r\n');
       const reply = (await readAll(s)).toString();
       expect(reply).toMatch(/^HTTP\/1\.[01] 200/);
+      expect(reply).toMatch(/\r\nx-alpn: http\/1\.1\r\n/i);
+      expect(reply).toMatch(/\r\nx-sni: parent\.test\r\n/i);
       expect(reply.endsWith('secure /mapped')).toBe(true);
     });
   });
