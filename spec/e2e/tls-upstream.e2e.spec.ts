@@ -227,6 +227,14 @@ services:
       expect(t.stdout).toBe('secure /tunnel');
     });
 
+    it('through a TLS parent too: TLS to the origin inside the https hop', async () => {
+      const p = await run(front(parents(https()), `    upstreamTls: { ca: ${pem('ca.pem')} }`));
+      const r = await curl([...via(p), `http://127.0.0.1:${originPort}/chained`]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('secure /chained');
+      expect(await p.waitForRecord(() => true)).toMatchObject({ hops: 1, errorCode: null });
+    });
+
     it('a pooled TLS connection verified for one name is not reused for another name of the same address', async () => {
       // An address rule makes the ACL resolve the name, so both requests carry address 127.0.0.1.
       const p = await run(upstream(`ca: ${pem('ca.pem')}`).replace('      - allow: {}', '      - allow: { targets: [127.0.0.0/8] }'));
