@@ -8,12 +8,20 @@ for (const [impl, , key, v] of rows) {
   (vals[key] ??= {})[impl] ??= [];
   vals[key][impl].push(Number(v));
 }
+// Two comparisons can be in one run: rx3proxy / node-pipe, and (TESTS=https) the HTTPS listener / the plain one.
 const median = (a) => { const s = [...a].filter((x) => !Number.isNaN(x)).sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
-console.log('| figure | rx3proxy | node-pipe | ratio |');
-console.log('|---|---|---|---|');
-for (const [key, byImpl] of Object.entries(vals)) {
-  const rx = median(byImpl['rx3proxy'] ?? []); const node = median(byImpl['node-pipe'] ?? []);
-  // Ratios for rates and memory; latency and error counts are shown as they are.
-  const ratio = key.endsWith('_p99_ms') || key.endsWith('_errors') ? '' : (rx / node).toFixed(2);
-  console.log(`| ${key} | ${rx} | ${node} | ${ratio} |`);
+function table(a, b, title) {
+  const keys = Object.keys(vals).filter((k) => vals[k][a] !== undefined && vals[k][b] !== undefined);
+  if (keys.length === 0) return;
+  console.log(`| figure | ${title[0]} | ${title[1]} | ratio |`);
+  console.log('|---|---|---|---|');
+  for (const key of keys) {
+    const x = median(vals[key][a]); const y = median(vals[key][b]);
+    // Ratios for rates and memory; latency and error counts are shown as they are.
+    const ratio = key.endsWith('_p99_ms') || key.endsWith('_errors') ? '' : (x / y).toFixed(2);
+    console.log(`| ${key} | ${x} | ${y} | ${ratio} |`);
+  }
+  console.log('');
 }
+table('rx3proxy', 'node-pipe', ['rx3proxy', 'node-pipe']);
+table('tls', 'plain', ['HTTPS listener', 'plain listener']);

@@ -5,7 +5,11 @@
 # Needs the shared harness (../shared/bench, or BENCH=path), wrk, nginx and its origin files:
 # run `bash $BENCH/setup.sh` once (apt packages, /tmp/bench-www). Loopback only, every run bounded.
 #   mem: bench-mem.sh (1,000 idle SOCKS5 and CONNECT tunnels) on the fresh processes, before the rest.
-# env: TESTS="tcppm http socks mem" REPS=1 WARMUP=8 (seconds of unrecorded load per service first) DURATION=10 (passed to the harness), BENCH=../shared/bench
+#   https: CONNECT through an HTTPS proxy listener (tls:) beside the same proxy on a plain listener:
+#          tunnels/s with a full TLS handshake each (bench/connect-rate.js) and bulk MB/s (curl
+#          --proxy https://); its own table (HTTPS listener / plain listener). Test certificate
+#          made with openssl in $BENCH_RUN for the run.
+# env: TESTS="tcppm http socks mem https" REPS=1 WARMUP=8 (seconds of unrecorded load per service first) DURATION=10 (passed to the harness), BENCH=../shared/bench
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH="${BENCH:-$HERE/../shared/bench}"
@@ -23,8 +27,8 @@ cleanup() { stop_pid "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
 
 # Ports: fixed high ports on 127.0.0.1 so the harness scripts can take them as arguments.
-RX_TCPPM=12100; RX_HTTP=12101; RX_SOCKS=12102
-NODE_TCPPM=12200; NODE_HTTP=12201; NODE_SOCKS=12202
+RX_TCPPM=${RX_TCPPM:-12100}; RX_HTTP=${RX_HTTP:-12101}; RX_SOCKS=${RX_SOCKS:-12102}; RX_HTTPS=${RX_HTTPS:-12103}
+NODE_TCPPM=${NODE_TCPPM:-12200}; NODE_HTTP=${NODE_HTTP:-12201}; NODE_SOCKS=${NODE_SOCKS:-12202}
 
 cat > "$BENCH_RUN/rx3proxy-bench.yaml" <<YAML
 version: 1
@@ -33,11 +37,17 @@ accessLog: { to: none }
 services:
   - { name: tcppm, type: tcppm, listen: "127.0.0.1:$RX_TCPPM", target: "127.0.0.1:$ORIGIN_PORT", maxconn: 5000 }
 YAML
-if [[ " $TESTS " == *" http "* || " $TESTS " == *" mem "* ]]; then
+if [[ " $TESTS " == *" http "* || " $TESTS " == *" mem "* || " $TESTS " == *" https "* ]]; then
   echo "  - { name: http, type: proxy, listen: \"127.0.0.1:$RX_HTTP\", maxconn: 5000, auth: [none] }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
 fi
 if [[ " $TESTS " == *" socks "* || " $TESTS " == *" mem "* ]]; then
   echo "  - { name: socks, type: socks, listen: \"127.0.0.1:$RX_SOCKS\", maxconn: 5000, auth: [none] }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
+fi
+if [[ " $TESTS " == *" https "* ]]; then
+  TLSDIR="$BENCH_RUN/tls"; mkdir -p "$TLSDIR"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TLSDIR/proxy.key" -out "$TLSDIR/proxy.pem" \
+    -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+  echo "  - { name: https, type: proxy, listen: \"127.0.0.1:$RX_HTTPS\", maxconn: 5000, auth: [none], tls: { cert: \"$TLSDIR/proxy.pem\", key: \"$TLSDIR/proxy.key\" } }" >> "$BENCH_RUN/rx3proxy-bench.yaml"
 fi
 
 "${PROXYPIN[@]}" node "$HERE/dist/cli.js" "$BENCH_RUN/rx3proxy-bench.yaml" > "$BENCH_RUN/rx3proxy.out" 2>&1 &
@@ -70,6 +80,10 @@ if [ "$WARMUP" -gt 0 ]; then
         for p in "$RX_HTTP" "$NODE_HTTP"; do DURATION=$WARMUP "$BENCH/bench-http.sh" "$p" > /dev/null 2>&1 || true; done ;;
       socks)
         for p in "$RX_SOCKS" "$NODE_SOCKS"; do DURATION=$WARMUP "$BENCH/bench-socks-rate.sh" "$p" > /dev/null 2>&1 || true; done ;;
+      https)
+        wait_port "$RX_HTTPS" 15
+        DURATION=$WARMUP "${LOADPIN[@]}" node "$HERE/bench/connect-rate.js" --port "$RX_HTTPS" --origin "$ORIGIN_HOST:$ORIGIN_PORT" --tls --ca "$TLSDIR/proxy.pem" > /dev/null 2>&1 || true
+        DURATION=$WARMUP "${LOADPIN[@]}" node "$HERE/bench/connect-rate.js" --port "$RX_HTTP" --origin "$ORIGIN_HOST:$ORIGIN_PORT" > /dev/null 2>&1 || true ;;
     esac
   done
 fi
@@ -85,6 +99,11 @@ for rep in $(seq "$REPS"); do
         run_one rx3proxy "$rep" "$BENCH/bench-bulk.sh" --http "$RX_HTTP"
         run_one node-pipe "$rep" "$BENCH/bench-bulk.sh" --http "$NODE_HTTP" ;;
       mem) ;; # measured once, above
+      https)
+        run_one tls "$rep" "${LOADPIN[@]}" node "$HERE/bench/connect-rate.js" --name connect --port "$RX_HTTPS" --origin "$ORIGIN_HOST:$ORIGIN_PORT" --tls --ca "$TLSDIR/proxy.pem"
+        run_one plain "$rep" "${LOADPIN[@]}" node "$HERE/bench/connect-rate.js" --name connect --port "$RX_HTTP" --origin "$ORIGIN_HOST:$ORIGIN_PORT"
+        run_one tls "$rep" bash -c ". '$BENCH/lib/common.sh'; . '$BENCH/lib/bulk.sh'; bulk_one bulk_connect 'http://$ORIGIN_HOST:$ORIGIN_PORT/huge' -p -x 'https://127.0.0.1:$RX_HTTPS' --proxy-cacert '$TLSDIR/proxy.pem'"
+        run_one plain "$rep" bash -c ". '$BENCH/lib/common.sh'; . '$BENCH/lib/bulk.sh'; bulk_one bulk_connect 'http://$ORIGIN_HOST:$ORIGIN_PORT/huge' -p -x 'http://127.0.0.1:$RX_HTTP'" ;;
       socks)
         run_one rx3proxy "$rep" "$BENCH/bench-socks-rate.sh" "$RX_SOCKS"
         run_one node-pipe "$rep" "$BENCH/bench-socks-rate.sh" "$NODE_SOCKS"

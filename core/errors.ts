@@ -162,6 +162,8 @@ export const ERRORS = {
   PRX_ERR_DNS_TIMEOUT: e(100, 'name resolution timed out: %s', 'upstream', { http: 504, socks: 0x04 }),
   PRX_ERR_DNS_FAILED: e(100, 'name resolution failed for %s: %s', 'upstream', { socks: 0x04 }),
   PRX_ERR_ADDRESS_FAMILY: e(997, 'address family not allowed: %s', 'client', { socks: 0x08, http: 502 }),
+  PRX_ERR_UPSTREAM_TLS_HANDSHAKE: e(8011, 'TLS handshake with %s failed: %s', 'upstream', { http: 502 }),
+  PRX_ERR_UPSTREAM_TLS_VERIFY: e(8011, 'certificate of %s not verified: %s', 'upstream', { http: 502 }),
 
   // ---- parents (3proxy 30-79) ---------------------------------------------------------
   PRX_ERR_PARENT_CONNECT_SEND: e(31, 'parent %s: cannot send CONNECT', 'upstream'),
@@ -176,6 +178,8 @@ export const ERRORS = {
   PRX_ERR_PARENT_SOCKS5_REFUSED: e(60, 'SOCKS5 parent %s refused: reply %s', 'upstream'),
   PRX_ERR_PARENT_UDP: e(70, 'UDP needs a SOCKS5 parent, got %s', 'config'),
   PRX_ERR_PARENT_TIMEOUT: e(13, 'parent %s timed out', 'upstream', { http: 504 }),
+  PRX_ERR_PARENT_TLS_HANDSHAKE: e(71, 'TLS handshake with parent %s failed: %s', 'upstream'),
+  PRX_ERR_PARENT_TLS_VERIFY: e(72, 'certificate of parent %s not verified: %s', 'upstream'),
 
   // ---- relaying (3proxy 90-99) --------------------------------------------------------
   PRX_ERR_RELAY_FAILED: e(90, 'relay failed: %s', 'internal'),

@@ -10,11 +10,12 @@ import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import type { Socket } from 'node:net';
-import { TLSSocket, createSecureContext, type SecureContext, type SecureVersion } from 'node:tls';
+import { Server as TlsServer, TLSSocket, createSecureContext, type SecureContext, type SecureVersion, type TlsOptions } from 'node:tls';
 import type { ConfigProblem } from './errors';
 import { proxyError } from './errors';
 import { positionOf } from '../config/positions';
 import type { SourceMap } from '../config/validate';
+import { TLS_HOP_TYPES, TlsClientConfigError, buildTlsClientMaterial, rememberTlsClientMaterial } from './tls-client';
 
 export interface TlsListenerConfig {
   readonly cert?: string;
@@ -32,10 +33,9 @@ export interface TlsMaterial {
   readonly secureContext: SecureContext;
   readonly requestCert: boolean;
   readonly alpn?: string[];
+  /** The same settings as tls.Server options (mTLS handshakes run in one, see acceptTls). */
+  readonly serverOptions: TlsOptions;
 }
-
-/** Parent types with TLS to the parent: accepted by the schema (3proxy has them), not built yet. */
-export const TLS_PARENT_TYPES: ReadonlySet<string> = new Set(['https', 'connects', 'connect+s', 'socks4s', 'socks5s', 'socks5+s', 'tcps']);
 
 /** A problem in a `tls:` block; `key` names the offending entry for the position. */
 class TlsConfigError extends Error {
@@ -97,15 +97,16 @@ export function buildTlsMaterial(tls: TlsListenerConfig, baseDir: string): TlsMa
   // a certificate from a public CA would pass, which is not what mTLS is asked for.
   if (requestCert && ca === undefined) throw new TlsConfigError('requestCert', 'requestCert needs "ca" (the CA that signs client certificates)');
   let secureContext: SecureContext;
+  const contextOptions = {
+    cert,
+    key,
+    ...(ca !== undefined ? { ca } : {}),
+    ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
+    ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {}),
+    ...(tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}),
+  };
   try {
-    secureContext = createSecureContext({
-      cert,
-      key,
-      ...(ca !== undefined ? { ca } : {}),
-      ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
-      ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {}),
-      ...(tls.ciphers !== undefined ? { ciphers: tls.ciphers } : {}),
-    });
+    secureContext = createSecureContext(contextOptions);
   } catch (err) {
     const reason = opensslReason(err);
     const where = /cipher/i.test(reason) ? 'ciphers' : /version|protocol/i.test(reason) ? 'minVersion' : /key/i.test(reason) ? 'key' : undefined;
@@ -114,7 +115,9 @@ export function buildTlsMaterial(tls: TlsListenerConfig, baseDir: string): TlsMa
   if (tls.minVersion !== undefined && tls.maxVersion !== undefined && tls.minVersion > tls.maxVersion) {
     throw new TlsConfigError('minVersion', `minVersion ${tls.minVersion} is above maxVersion ${tls.maxVersion}`);
   }
-  return { secureContext, requestCert, ...(tls.alpn !== undefined ? { alpn: [...tls.alpn] } : {}) };
+  const alpn = tls.alpn !== undefined ? { alpn: [...tls.alpn] } : {};
+  const serverOptions: TlsOptions = { ...contextOptions, requestCert, rejectUnauthorized: false, ...(tls.alpn !== undefined ? { ALPNProtocols: [...tls.alpn] } : {}) };
+  return { secureContext, requestCert, ...alpn, serverOptions };
 }
 
 /**
@@ -134,25 +137,37 @@ export function tlsMaterialFor(tls: TlsListenerConfig): TlsMaterial {
 }
 
 /**
- * Load-time checks the schema cannot make: every `tls:` block's files are read and parsed
- * (relative to the config file), and parents that need TLS are refused until TLS to parents is
- * built, so such a config fails here instead of at its first connect.
+ * Load-time checks the schema cannot make: the files of every `tls:` block (listeners), every
+ * parent's `tls:` and every service's `upstreamTls:` are read and parsed (relative to the config
+ * file), so a bad file fails the load with its position instead of failing the first connect.
  */
 export function tlsLoadChecks(config: Record<string, unknown>, file: string, src?: SourceMap): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const at = (pointer: string): { line: number; column: number } =>
     src === undefined ? { line: 1, column: 1 } : positionOf(src.doc, src.lineCounter, pointer);
   const baseDir = dirname(resolve(file));
+  const report = (block: object, pointer: string, err: unknown): void => {
+    const e = err instanceof TlsConfigError || err instanceof TlsClientConfigError ? err : new TlsConfigError(undefined, String(err));
+    const p = `${pointer}${e.key !== undefined && e.key in block ? '/' + e.key : ''}`;
+    problems.push({ file, ...at(p), pointer: p, message: `PRX_ERR_CONFIG_VALUE: ${e.message}` });
+  };
+  const client = (block: unknown, pointer: string): void => {
+    if (block === undefined || block === null || typeof block !== 'object') return;
+    try {
+      rememberTlsClientMaterial(block, buildTlsClientMaterial(block, baseDir));
+    } catch (err) {
+      report(block, pointer, err);
+    }
+  };
   const services = Array.isArray(config['services']) ? (config['services'] as Record<string, unknown>[]) : [];
   services.forEach((s, i) => {
+    client(s['upstreamTls'], `/services/${i}/upstreamTls`);
     const tls = s['tls'];
     if (tls === undefined || tls === null || typeof tls !== 'object') return;
     try {
       materials.set(tls, buildTlsMaterial(tls, baseDir));
     } catch (err) {
-      const e = err instanceof TlsConfigError ? err : new TlsConfigError(undefined, String(err));
-      const pointer = `/services/${i}/tls${e.key !== undefined && e.key in tls ? '/' + e.key : ''}`;
-      problems.push({ file, ...at(pointer), pointer, message: `PRX_ERR_CONFIG_VALUE: ${e.message}` });
+      report(tls, `/services/${i}/tls`, err);
     }
   });
   const walk = (value: unknown, pointer: string, inParents: boolean): void => {
@@ -162,27 +177,17 @@ export function tlsLoadChecks(config: Record<string, unknown>, file: string, src
     }
     if (value === null || typeof value !== 'object') return;
     const o = value as Record<string, unknown>;
-    if (inParents && typeof o['type'] === 'string' && TLS_PARENT_TYPES.has(o['type'])) {
-      const p = `${pointer}/type`;
-      problems.push({ file, ...at(p), pointer: p, message: `PRX_ERR_NOT_IMPLEMENTED: parent type "${o['type']}" (TLS to the parent) is not implemented yet` });
+    if (inParents && typeof o['type'] === 'string') {
+      if (o['tls'] !== undefined && !TLS_HOP_TYPES.has(o['type'])) {
+        const p = `${pointer}/tls`;
+        problems.push({ file, ...at(p), pointer: p, message: `PRX_ERR_CONFIG_VALUE: "tls" is for parent types that speak TLS (${[...TLS_HOP_TYPES.keys()].join(', ')}), not "${o['type']}"` });
+      } else client(o['tls'], `${pointer}/tls`);
+      return;
     }
     for (const [k, v] of Object.entries(o)) walk(v, `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, k === 'parents');
   };
   walk(config, '', false);
   return problems.sort((a, b) => a.line - b.line || a.column - b.column);
-}
-
-/**
- * Node only checks a client certificate's chain for sockets a tls.Server owns (its internal
- * 'secure' handler); a standalone server TLSSocket with rejectUnauthorized refuses a missing
- * certificate but accepts one from any CA. This runs the same check; if the handle does not
- * offer it, the connection is refused rather than let through unverified.
- */
-function verifyError(socket: TLSSocket): string | null {
-  const handle = (socket as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
-  if (handle === undefined || typeof handle.verifyError !== 'function') return 'client certificate cannot be verified';
-  const e = handle.verifyError();
-  return e === null || e === undefined ? null : (e.code ?? e.message);
 }
 
 export class TlsHandshakeError extends Error {
@@ -197,57 +202,162 @@ export class TlsHandshakeError extends Error {
  * are destroyed. `signal` aborts (the connection was cut while handshaking).
  */
 export function acceptTls(raw: Socket, m: TlsMaterial, timeoutMs: number, signal?: AbortSignal): Promise<TLSSocket> {
+  return m.requestCert ? acceptMutualTls(raw, m, timeoutMs, signal) : handshake(raw, timeoutMs, signal, (settle) => {
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: m.secureContext, ...(m.alpn !== undefined ? { ALPNProtocols: m.alpn } : {}) });
+    settle.own(socket);
+    socket.once('secure', () => settle.ok(socket));
+  });
+}
+
+/** The handshake's outcome, given to the code that starts it. */
+interface Settle {
+  /** The TLS socket exists: it owns `raw` from here, and its failures settle the handshake. */
+  own(socket: TLSSocket): void;
+  ok(socket: TLSSocket): void;
+  fail(reason: string): void;
+}
+
+/** Deadline, abort and close handling shared by both kinds of server handshake. */
+function handshake(raw: Socket, timeoutMs: number, signal: AbortSignal | undefined, start: (settle: Settle) => void): Promise<TLSSocket> {
   return new Promise((resolvePromise, reject) => {
-    const socket = new TLSSocket(raw, {
-      isServer: true,
-      secureContext: m.secureContext,
-      requestCert: m.requestCert,
-      rejectUnauthorized: m.requestCert,
-      ...(m.alpn !== undefined ? { ALPNProtocols: m.alpn } : {}),
-    });
-    // The TLS socket owns the raw one from here: closing either must release the descriptor.
-    socket.on('error', noop);
-    socket.once('close', () => raw.destroy());
-    raw.once('close', () => socket.destroy());
+    let tls: TLSSocket | null = null;
     let settled = false;
     const fail = (reason: string): void => {
       if (settled) return;
       settled = true;
       cleanup();
-      socket.destroy();
+      tls?.destroy();
       raw.destroy();
       reject(new TlsHandshakeError(reason));
     };
     const onError = (err: Error & { code?: string }): void => fail(err.code ?? err.message);
     const onClose = (): void => fail('connection closed during the handshake');
     const onAbort = (): void => fail('aborted');
-    const onSecure = (): void => {
-      if (m.requestCert) {
-        const v = verifyError(socket);
-        if (v !== null) {
-          fail(`client certificate rejected: ${v}`);
-          return;
-        }
-      }
-      settled = true;
-      cleanup();
-      resolvePromise(socket);
-    };
     const timer = setTimeout(() => fail('handshake timeout'), timeoutMs);
     timer.unref();
     const cleanup = (): void => {
       clearTimeout(timer);
-      socket.removeListener('secure', onSecure);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', onClose);
+      raw.removeListener('close', onClose);
+      tls?.removeListener('error', onError);
+      tls?.removeListener('close', onClose);
       signal?.removeEventListener('abort', onAbort);
     };
-    socket.once('secure', onSecure);
-    socket.once('error', onError);
-    socket.once('close', onClose);
+    raw.once('close', onClose);
     if (signal?.aborted === true) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
+    start({
+      own: (socket) => {
+        tls = socket;
+        // The TLS socket owns the raw one from here: closing either must release the descriptor.
+        socket.on('error', noop);
+        socket.once('close', () => raw.destroy());
+        raw.once('close', () => socket.destroy());
+        socket.once('error', onError);
+        socket.once('close', onClose);
+        if (settled) socket.destroy();
+      },
+      ok: (socket) => {
+        if (settled) {
+          socket.destroy();
+          return;
+        }
+        settled = true;
+        cleanup();
+        resolvePromise(socket);
+      },
+      fail,
+    });
   });
+}
+
+/**
+ * mTLS: Node checks a client certificate's chain only for sockets a tls.Server owns, so these
+ * handshakes run in one (never listening; the accepted socket is handed to it as a
+ * 'connection'), and the verdict is read from the public authorized/authorizationError. The
+ * server's events name its TLS socket, not ours: the pending handshakes are found by the
+ * socket's addresses, which a live TCP connection has uniquely; sockets without addresses (unix
+ * listeners) take turns.
+ */
+const mtlsServers = new WeakMap<TlsMaterial, MutualTlsServer>();
+
+class MutualTlsServer {
+  private readonly server: TlsServer;
+  private readonly pending = new Map<string, Settle>();
+  /** Unix sockets have no addresses to tell them apart: one handshake at a time. */
+  private unnamedBusy = false;
+  private readonly unnamedQueue: (() => void)[] = [];
+
+  constructor(m: TlsMaterial, timeoutMs: number) {
+    // A backstop for sockets our own deadline gave up on before the server had handed them over.
+    this.server = new TlsServer({ ...m.serverOptions, handshakeTimeout: timeoutMs + 1000 });
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      const settle = this.take(socket);
+      if (settle === undefined) {
+        socket.destroy();
+        return;
+      }
+      settle.own(socket);
+      if (socket.authorized) settle.ok(socket);
+      else settle.fail(`client certificate rejected: ${socket.getPeerX509Certificate() === undefined ? 'no certificate (PEER_DID_NOT_RETURN_A_CERTIFICATE)' : String(socket.authorizationError)}`);
+    });
+    this.server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      const settle = this.take(socket);
+      socket.destroy();
+      settle?.fail(err.code ?? err.message);
+    });
+  }
+
+  private static key(s: Socket): string | null {
+    return s.remoteAddress === undefined ? null : `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+  }
+
+  private take(socket: TLSSocket): Settle | undefined {
+    const key = MutualTlsServer.key(socket) ?? '';
+    const settle = this.pending.get(key);
+    this.pending.delete(key);
+    return settle;
+  }
+
+  accept(raw: Socket, timeoutMs: number, signal?: AbortSignal): Promise<TLSSocket> {
+    const key = MutualTlsServer.key(raw);
+    if (key !== null) return this.start(raw, key, timeoutMs, signal);
+    return new Promise<void>((go) => {
+      if (!this.unnamedBusy) {
+        this.unnamedBusy = true;
+        go();
+      } else this.unnamedQueue.push(go);
+    }).then(() => {
+      const done = this.start(raw, '', timeoutMs, signal);
+      const next = (): void => {
+        const go = this.unnamedQueue.shift();
+        if (go === undefined) this.unnamedBusy = false;
+        else go();
+      };
+      done.then(next, next);
+      return done;
+    });
+  }
+
+  private start(raw: Socket, key: string, timeoutMs: number, signal?: AbortSignal): Promise<TLSSocket> {
+    const p = handshake(raw, timeoutMs, signal, (settle) => {
+      this.pending.set(key, settle);
+      this.server.emit('connection', raw);
+    });
+    const forget = (): void => {
+      this.pending.delete(key);
+    };
+    p.then(forget, forget);
+    return p;
+  }
+}
+
+function acceptMutualTls(raw: Socket, m: TlsMaterial, timeoutMs: number, signal?: AbortSignal): Promise<TLSSocket> {
+  let server = mtlsServers.get(m);
+  if (server === undefined) {
+    server = new MutualTlsServer(m, timeoutMs);
+    mtlsServers.set(m, server);
+  }
+  return server.accept(raw, timeoutMs, signal);
 }
 
 function noop(): void {}

@@ -19,7 +19,7 @@ const stringList = (description: string): Record<string, unknown> => ({
 export const PARENT_TYPES = [
   'tcp', 'http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b',
   'extip', 'ha', 'pop3', 'smtp', 'ftp', 'imap', 'admin', 'tls', 'dns',
-  'https', 'connects', 'connect+s', 'socks4s', 'socks5s', 'socks5+s', 'tcps',
+  'https', 'connects', 'connect+s', 'socks4s', 'socks4+s', 'socks5s', 'socks5+s', 'tcps',
 ] as const;
 
 export const commonSchema = {
@@ -70,6 +70,22 @@ export const commonSchema = {
         },
       },
     },
+    tlsClient: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'TLS from the proxy to a parent or a server; the certificate is verified unless verify is false. Files are read at load and on reload, relative to the config file.',
+      properties: {
+        ca: { type: 'string', description: 'PEM CA bundle the peer certificate must chain to (default: the public roots Node ships).' },
+        verify: { type: 'boolean', default: true, description: 'Check the certificate chain and name; false accepts any certificate (3proxy without ssl_client_verify).' },
+        servername: { type: 'string', description: 'Name sent as SNI and checked against the certificate (default: the host being reached; an IP address is checked against IP SANs and sends no SNI).' },
+        alpn: { type: 'array', items: { type: 'string' }, description: 'ALPN protocols offered (3proxy ssl_client_alpn).' },
+        cert: { type: 'string', description: 'PEM client certificate for mutual TLS (with key).' },
+        key: { type: 'string', description: 'PEM private key of the client certificate, unencrypted.' },
+        minVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Lowest TLS version.' },
+        maxVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Highest TLS version.' },
+        ciphers: { type: 'string', description: 'OpenSSL cipher list (TLS 1.3 suites may be included).' },
+      },
+    },
     parent: {
       type: 'object',
       additionalProperties: false,
@@ -87,6 +103,7 @@ export const commonSchema = {
           enum: [1, 2],
           description: 'PROXY protocol version to send: on an `ha` entry the header to the next hop is v1 (default) or v2 (binary); on a `tcp` entry a header of this version is sent to that host first.',
         },
+        tls: { $ref: '#/$defs/tlsClient', description: 'TLS settings for a hop whose type ends in "s" (https, connects, socks5s, ...): CA, SNI, ALPN, client certificate.' },
       },
     },
     aclRule: {

@@ -282,6 +282,7 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
       alpn: { type: 'array', items: { type: 'string' }, description: 'ALPN protocols offered.' },
     },
   },
+  upstreamTls: desc('TLS from the proxy to the target (3proxy ssl_cli): the connection to the requested host, after any parent chain, is TLS, verified unless verify is false.', ref('tlsClient')),
   pipeline: {
     type: 'array',
     minItems: 1,

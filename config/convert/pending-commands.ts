@@ -3,7 +3,7 @@
  * backlog, auth, authcache, and the TLS commands that put TLS on the next listeners.
  */
 import { isIP } from 'node:net';
-import type { ConvertState } from './state';
+import type { ConvertState, TlsPolicy } from './state';
 import { intArg } from './state';
 
 const unbracket = (a: string): string => (a.startsWith('[') && a.endsWith(']') ? a.slice(1, -1) : a);
@@ -87,10 +87,51 @@ export function authcache(st: ConvertState, args: readonly string[]): void {
   st.set('authCache', value);
 }
 
-/** TLS commands: `ssl_serv` and the server key material become `tls:` on the next services. */
+/** `ssl_client_*` / `ssl_server_*` policy commands: which side, and which setting. */
+const POLICY: Record<string, ['client' | 'server', keyof TlsPolicy]> = {
+  ssl_client_cipher_list: ['client', 'cipherList'],
+  ssl_server_cipher_list: ['server', 'cipherList'],
+  ssl_client_ciphersuites: ['client', 'cipherSuites'],
+  ssl_server_ciphersuites: ['server', 'cipherSuites'],
+  ssl_client_min_proto_version: ['client', 'minVersion'],
+  ssl_server_min_proto_version: ['server', 'minVersion'],
+  ssl_client_max_proto_version: ['client', 'maxVersion'],
+  ssl_server_max_proto_version: ['server', 'maxVersion'],
+};
+
+/** Client key material and name settings (ssl.c h_client_*): one value, or none to unset. */
+const CLIENT: Record<string, 'ca' | 'cert' | 'key' | 'sni'> = {
+  ssl_client_ca_file: 'ca',
+  ssl_client_cert: 'cert',
+  ssl_client_key: 'key',
+  ssl_client_sni: 'sni',
+};
+
+/**
+ * TLS commands. They set state the next service lines copy (3proxy's ssl filter reads it when
+ * a service starts): `ssl_serv` and the server side become the listener's `tls:`, `ssl_cli`
+ * and the client side `upstreamTls:` or the `tls:` of "s" parents (service.ts decides which).
+ */
 export function tlsCommand(st: ConvertState, args: readonly string[]): void {
   const cmd = args[0] ?? '';
   const v = args[1];
+  const policy = POLICY[cmd];
+  if (policy !== undefined) {
+    const [side, key] = policy;
+    const cur: TlsPolicy = { ...(st.tls[side] ?? {}) };
+    if (v === undefined) delete cur[key];
+    else cur[key] = v;
+    st.tls = { ...st.tls, [side]: cur };
+    return;
+  }
+  const client = CLIENT[cmd];
+  if (client !== undefined) {
+    const cur = { ...(st.tls.client ?? {}) };
+    if (v === undefined) delete cur[client];
+    else cur[client] = v;
+    st.tls = { ...st.tls, client: cur };
+    return;
+  }
   switch (cmd) {
     case 'ssl_serv':
     case 'ssl_server':
@@ -101,24 +142,49 @@ export function tlsCommand(st: ConvertState, args: readonly string[]): void {
       st.tls = { ...st.tls, serve: false };
       return;
     case 'ssl_server_cert':
-      st.tls = { ...st.tls, cert: v ?? '' };
-      return;
     case 'ssl_server_key':
-      st.tls = { ...st.tls, key: v ?? '' };
+    case 'ssl_server_ca_file': {
+      const key = cmd === 'ssl_server_cert' ? 'cert' : cmd === 'ssl_server_key' ? 'key' : 'ca';
+      st.tls = { ...st.tls };
+      if (v === undefined) delete st.tls[key];
+      else st.tls[key] = v;
       return;
-    case 'ssl_server_ca_file':
-      st.tls = { ...st.tls, ca: v ?? '' };
-      return;
+    }
     case 'ssl_server_verify':
     case 'ssl_server_no_verify':
       st.tls = { ...st.tls, requestCert: cmd === 'ssl_server_verify' };
       return;
-    case 'ssl_nomitm':
+    case 'ssl_cli':
+    case 'ssl_client':
     case 'ssl_nocli':
     case 'ssl_noclient':
+      st.tls = { ...st.tls, cli: cmd === 'ssl_cli' || cmd === 'ssl_client' };
+      return;
+    case 'ssl_client_verify':
+    case 'ssl_client_no_verify':
+      st.tls = { ...st.tls, client: { ...(st.tls.client ?? {}), verify: cmd === 'ssl_client_verify' } };
+      return;
+    case 'ssl_client_mode': {
+      // 3proxy: atoi, so anything that is not a number is mode 0.
+      const mode = Number.parseInt(v ?? '0', 10);
+      if (![0, 1, 2, 3].includes(mode)) st.warn('PRXWRN007', `ssl_client_mode ${v ?? ''}: 3proxy knows modes 0-3; any other mode starts no upstream TLS`);
+      st.tls = { ...st.tls, clientMode: Number.isNaN(mode) ? 0 : mode };
+      return;
+    }
+    case 'ssl_client_alpn':
+      st.tls = { ...st.tls, client: { ...(st.tls.client ?? {}), alpn: args.slice(1) } };
+      if (args.length <= 1) delete st.tls.client!.alpn;
+      return;
+    case 'ssl_client_ca_dir':
+    case 'ssl_client_ca_store':
+    case 'ssl_server_ca_dir':
+    case 'ssl_server_ca_store':
+      st.warn('PRXWRN007', `${cmd} is not translated: give the CA certificates as one PEM file (${cmd.startsWith('ssl_client') ? 'ssl_client_ca_file, upstreamTls/tls: ca' : 'ssl_server_ca_file, tls: ca'})`);
+      return;
+    case 'ssl_nomitm':
       // Switch back to 3proxy's default, which is what the translated services do anyway.
       return;
     default:
-      st.warn('PRXWRN007', `TLS issue: "${cmd}" (MITM, client-side TLS and TLS policy commands) is not translated yet; the services that follow run without it`);
+      st.warn('PRXWRN007', `TLS issue: "${cmd}" (MITM) is not translated yet; the services that follow run without it`);
   }
 }

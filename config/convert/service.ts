@@ -8,7 +8,7 @@ import { parseFlags } from './flags';
 import type { ServiceFlags } from './flags';
 import type { AclRule, LogSetting, ServiceOut, SourceRef } from './model';
 import { DEFAULT_LOG_FORMAT } from './model';
-import type { ConvertState } from './state';
+import type { ConvertState, TlsPolicy } from './state';
 
 /** Default ports from conf.c h_proxy (smtpp: 587 in 3proxy 1.0.0's code). */
 export const DEFAULT_PORTS: Readonly<Record<string, number>> = {
@@ -102,6 +102,29 @@ function aclOf(st: ConvertState, type: string, auth: readonly string[]): Record<
   return st.acl.map(aclEntry);
 }
 
+/** 3proxy's version names (strcasecmp); below TLS 1.2 has no rx3proxy equivalent. */
+function versionOf(st: ConvertState, what: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const known = ['TLSv1.2', 'TLSv1.3'].find((k) => k.toLowerCase() === v.toLowerCase());
+  if (known !== undefined) return known;
+  const old = ['SSLv3', 'TLSv1', 'TLSv1.1'].some((k) => k.toLowerCase() === v.toLowerCase());
+  st.warn('PRXWRN007', old ? `${what} ${v}: versions below TLSv1.2 are not offered by rx3proxy; left at the default` : `${what} ${v}: 3proxy does not know this version and ignores it`);
+  return undefined;
+}
+
+/** Cipher list and versions: 3proxy's TLS 1.3 suites and TLS 1.2 list go into one OpenSSL string. */
+function policyOf(st: ConvertState, side: 'client' | 'server', p: TlsPolicy | undefined): Record<string, unknown> {
+  if (p === undefined) return {};
+  const out: Record<string, unknown> = {};
+  const min = versionOf(st, `ssl_${side}_min_proto_version`, p.minVersion);
+  const max = versionOf(st, `ssl_${side}_max_proto_version`, p.maxVersion);
+  if (min !== undefined) out['minVersion'] = min;
+  if (max !== undefined) out['maxVersion'] = max;
+  const ciphers = [p.cipherSuites, p.cipherList].filter((c) => c !== undefined && c !== '').join(':');
+  if (ciphers !== '') out['ciphers'] = ciphers;
+  return out;
+}
+
 function tlsOf(st: ConvertState): Record<string, unknown> | undefined {
   if (st.tls.serve !== true) return undefined;
   const { cert, key, ca, requestCert } = st.tls;
@@ -111,7 +134,80 @@ function tlsOf(st: ConvertState): Record<string, unknown> | undefined {
   if (key !== undefined) tls['key'] = key;
   if (ca !== undefined) tls['ca'] = ca;
   if (requestCert !== undefined) tls['requestCert'] = requestCert;
-  return tls;
+  return { ...tls, ...policyOf(st, 'server', st.tls.server) };
+}
+
+/**
+ * The client side (ssl_cli) as a `tls:`-style block. 3proxy verifies nothing without
+ * ssl_client_verify, and checks the name only when ssl_client_sni gives one; rx3proxy verifies
+ * by default and checks the name it connects to, so both differences are spelled out.
+ */
+function clientTlsOf(st: ConvertState, where: string): Record<string, unknown> {
+  const c = st.tls.client ?? {};
+  const out: Record<string, unknown> = {};
+  if (c.ca !== undefined) out['ca'] = c.ca;
+  if (c.verify !== true) {
+    out['verify'] = false;
+    st.warn('PRXWRN007', `${where}: the certificate is not verified, as in 3proxy without ssl_client_verify (rx3proxy verifies by default: add ssl_client_verify, or remove "verify: false")`);
+  } else if (c.sni === undefined) {
+    st.warn('PRXWRN007', `${where}: 3proxy checks only the chain without ssl_client_sni; rx3proxy also checks the certificate's name against the host it connects to`);
+  }
+  if (c.sni !== undefined) out['servername'] = c.sni;
+  if (c.alpn !== undefined) out['alpn'] = [...c.alpn];
+  if (c.cert !== undefined) out['cert'] = c.cert;
+  if (c.key !== undefined) out['key'] = c.key;
+  if ((c.cert === undefined) !== (c.key === undefined)) st.warn('PRXWRN007', `${where}: ssl_client_cert and ssl_client_key go together; 3proxy refuses one without the other`);
+  return { ...out, ...policyOf(st, 'client', c) };
+}
+
+/** The protocol inside a hop with 3proxy's "s" suffix (`https` is http + s). */
+const plainType = (type: string): string => type.slice(0, -1);
+const TLS_HOPS = new Set(['tcps', 'https', 'connects', 'connect+s', 'socks4s', 'socks4+s', 'socks5s', 'socks5+s']);
+const isTlsHop = (type: string): boolean => TLS_HOPS.has(type);
+
+/**
+ * "s" parents speak TLS only under ssl_cli with ssl_client_mode 3 (ssl.c ssl_parent); otherwise
+ * 3proxy talks plain text to them, and so does the translation. http + s is an HTTP CONNECT
+ * parent behind TLS in rx3proxy (`https`).
+ */
+function tlsParents(st: ConvertState, acl: Record<string, unknown>[]): void {
+  const tlsOn = st.tls.cli === true && st.tls.clientMode === 3;
+  let block: Record<string, unknown> | undefined;
+  for (const entry of acl) {
+    const parents = entry['parents'] as Record<string, unknown>[] | undefined;
+    if (parents === undefined) continue;
+    entry['parents'] = parents.map((p) => {
+      const type = String(p['type']);
+      if (!isTlsHop(type)) return p;
+      if (!tlsOn) {
+        const plain = plainType(type);
+        st.warn('PRXWRN007', `parent type ${type}: 3proxy speaks TLS to "s" parents only with ssl_cli and ssl_client_mode 3, so it is translated as ${plain}`);
+        return { ...p, type: plain };
+      }
+      block ??= clientTlsOf(st, `TLS to parent ${String(p['host'])}`);
+      return Object.keys(block).length > 0 ? { ...p, tls: { ...block } } : p;
+    });
+  }
+}
+
+/** ssl_cli in modes 0-2: TLS to the target, which is what `upstreamTls:` does. */
+function upstreamTlsOf(st: ConvertState, type: string, acl: readonly Record<string, unknown>[] | undefined): Record<string, unknown> | undefined {
+  if (st.tls.cli !== true) return undefined;
+  const mode = st.tls.clientMode ?? 0;
+  if (mode === 3) {
+    const any = (acl ?? []).some((e) => ((e['parents'] as Record<string, unknown>[] | undefined) ?? []).some((p) => isTlsHop(String(p['type']))));
+    if (!any) st.warn('PRXWRN007', `ssl_client_mode 3 starts TLS only with "s" parents, and this ${type} service has none`);
+    return undefined;
+  }
+  if (![0, 1, 2].includes(mode)) return undefined;
+  if (type === 'udppm' || type === 'dnspr') {
+    st.warn('PRXWRN007', `ssl_cli has no effect on the UDP service ${type}`);
+    return undefined;
+  }
+  if (mode === 2) st.warn('PRXWRN007', 'ssl_client_mode 2: 3proxy starts upstream TLS for CONNECT requests only; upstreamTls applies to every request of the service');
+  const chained = (acl ?? []).some((e) => e['parents'] !== undefined);
+  if (mode === 0 && chained) st.warn('PRXWRN007', 'ssl_client_mode 0 with parents: 3proxy starts TLS with the first parent; upstreamTls speaks TLS to the target through the chain (use ssl_client_mode 3 and an "s" parent type for TLS to a parent)');
+  return clientTlsOf(st, 'upstream TLS (ssl_cli)');
 }
 
 /** Translates one service line. */
@@ -128,7 +224,9 @@ export function service(st: ConvertState, args: readonly string[]): void {
   }
   const external = externalOf(st, flags);
   const acl = aclOf(st, type, auth);
+  if (acl !== undefined) tlsParents(st, acl);
   const tls = tlsOf(st);
+  const upstreamTls = upstreamTlsOf(st, type, acl);
   // Built in the emitted key order: name, type, listen, external, target, auth, acl, ...
   const svc: ServiceOut = {
     name: uniqueName(st, type, listen),
@@ -143,6 +241,7 @@ export function service(st: ConvertState, args: readonly string[]): void {
   if (st.backlog !== undefined) svc.backlog = st.backlog;
   svc.accessLog = accessLogOf(st, flags);
   if (tls !== undefined) svc.tls = tls;
+  if (upstreamTls !== undefined) svc.upstreamTls = upstreamTls;
   if (Object.keys(flags.options).length > 0) svc.options = flags.options;
   st.services.push(st.sourced(svc));
   const meta: { rules: AclRule[]; auth?: SourceRef } = { rules: acl === undefined ? [] : [...st.acl] };

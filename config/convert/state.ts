@@ -13,13 +13,30 @@ import { proxyError, WARNINGS } from '../../core/errors';
 import type { WarningCode } from '../../core/errors';
 import type { AclRule, Diagnostic, ServiceOut, SourceRef, Sourced } from './model';
 
-/** TLS commands that the service lines pick up (`ssl_serv` and its key material). */
+/**
+ * TLS commands that the service lines pick up: `ssl_serv` and the listener's key material and
+ * policy (ssl_server_*), `ssl_cli` and the client side's (ssl_client_*).
+ */
 export interface TlsPending {
   serve?: boolean;
   cert?: string;
   key?: string;
   ca?: string;
   requestCert?: boolean;
+  /** ssl_server_cipher_list / ssl_server_ciphersuites / ssl_server_{min,max}_proto_version. */
+  server?: TlsPolicy;
+  cli?: boolean;
+  /** ssl_client_mode: 0 on connect (default), 1 after auth, 2 before data, 3 "s" parents only. */
+  clientMode?: number;
+  client?: TlsPolicy & { ca?: string; cert?: string; key?: string; sni?: string; alpn?: string[]; verify?: boolean };
+}
+
+/** Cipher and version policy of one side, as the legacy commands give it. */
+export interface TlsPolicy {
+  cipherList?: string;
+  cipherSuites?: string;
+  minVersion?: string;
+  maxVersion?: string;
 }
 
 /** Resolver pieces (nserver, nscache, nsrecord, fakeresolve, authnserver). */

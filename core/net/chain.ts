@@ -11,13 +11,14 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { proxyError, toProxyError, type ProxyError } from '../errors';
+import { proxyError, proxyErrorFrom, toProxyError, type ProxyError } from '../errors';
 import type { Env } from '../env';
 import type { Session } from '../session';
 import type { FamilyPolicy } from './resolver';
 import { buildV1, buildV2, ipBytes } from './proxy-protocol';
 import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
 import type { ChainDialer } from '../../operators/connect';
+import { TLS_HOP_TYPES, TlsClientError, connectTls, tlsClientMaterialFor, type TlsClientConfig } from '../tls-client';
 
 /** One `parents:` entry as validated by schemas/common.ts. */
 export interface ParentSpec {
@@ -29,6 +30,8 @@ export interface ParentSpec {
   readonly password?: string;
   /** PROXY protocol version an `ha` or `tcp` hop writes (default 1 for ha; tcp writes none without it). */
   readonly proxyProtocol?: 1 | 2;
+  /** TLS to this hop (types ending in "s"): CA, SNI, ALPN, client certificate, versions. */
+  readonly tls?: TlsClientConfig;
 }
 
 /** Draws one hop per weight group (3proxy semantics); `healthy` lets a drawn hop be swapped. */
@@ -90,6 +93,9 @@ export interface ChainOptions {
 
 const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b', 'tcp']);
 
+/** The protocol a hop speaks once connected (and, for TLS types, once TLS is up). */
+const innerType = (type: string): string => TLS_HOP_TYPES.get(type) ?? type;
+
 export class ParentChain implements ChainDialer {
   private readonly failedUntil = new Map<string, number>();
   constructor(
@@ -135,8 +141,8 @@ export class ParentChain implements ChainDialer {
     for (const h of hops) {
       if (h.type === 'extip') localAddress = h.host === '0.0.0.0' ? session.connection.clientAddress : h.host.includes('/') ? randomInPrefix(h.host) : h.host;
       else if (h.type === 'ha') haBefore.set(real.length, h.proxyProtocol ?? 1);
-      else if (HANDSHAKE_TYPES.has(h.type)) {
-        if (h.type === 'tcp' && h.proxyProtocol !== undefined) haBefore.set(real.length, h.proxyProtocol);
+      else if (HANDSHAKE_TYPES.has(innerType(h.type))) {
+        if (innerType(h.type) === 'tcp' && h.proxyProtocol !== undefined) haBefore.set(real.length, h.proxyProtocol);
         real.push(h);
       }
       else throw proxyError('PRX_ERR_NOT_IMPLEMENTED', `parent type ${h.type}`);
@@ -150,8 +156,7 @@ export class ParentChain implements ChainDialer {
     try {
       const v = haBefore.get(0);
       if (v !== undefined) socket.write(haHeader(session, v));
-      await this.negotiate(session, socket, real, haBefore, opts);
-      return socket;
+      return await this.negotiate(session, socket, real, haBefore, opts);
     } catch (err) {
       socket.destroy();
       throw err;
@@ -172,33 +177,63 @@ export class ParentChain implements ChainDialer {
     throw last;
   }
 
-  /** Runs each hop's handshake toward the next hop, the last toward the target, under one deadline. */
-  private async negotiate(session: Session, socket: Socket, real: readonly ParentSpec[], haBefore: ReadonlyMap<number, 1 | 2>, opts: ChainOptions): Promise<void> {
+  /**
+   * Runs each hop's handshake toward the next hop, the last toward the target, under one
+   * deadline. A TLS hop first gets a TLS layer over what we have so far (the TCP socket, or the
+   * previous hop's tunnel); the socket returned is the outermost layer.
+   */
+  private async negotiate(session: Session, first: Socket, real: readonly ParentSpec[], haBefore: ReadonlyMap<number, 1 | 2>, opts: ChainOptions): Promise<Socket> {
     let timedOut = false;
+    const layers: Socket[] = [first];
+    const destroyAll = (): void => {
+      for (const l of layers) l.destroy();
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      socket.destroy();
+      destroyAll();
     }, opts.timeoutMs);
-    const onAbort = (): void => void socket.destroy();
+    const onAbort = (): void => destroyAll();
     opts.signal.addEventListener('abort', onAbort, { once: true });
     let current: ParentSpec | undefined;
+    let socket = first;
     try {
       for (let i = 0; i < real.length; i++) {
         current = real[i]!;
         const next = real[i + 1];
         const to = next !== undefined ? this.hopAddress(session, next) : { host: session.request.host, port: session.request.port };
+        if (TLS_HOP_TYPES.has(current.type)) {
+          socket = await this.startTls(session, socket, current, opts);
+          layers.push(socket);
+        }
         await this.handshake(session, socket, current, to, opts);
         const v = haBefore.get(i + 1);
         if (v !== undefined) socket.write(haHeader(session, v));
       }
+      return socket;
     } catch (err) {
+      destroyAll();
       if (opts.signal.aborted) throw proxyError('PRX_ERR_SESSION_KILLED', 'aborted during parent handshake');
-      const e = timedOut ?  proxyError('PRX_ERR_PARENT_TIMEOUT', current === undefined ? '?' : this.key(current)) : toProxyError(err);
+      const e = timedOut ? proxyError('PRX_ERR_PARENT_TIMEOUT', current === undefined ? '?' : this.key(current)) : toProxyError(err);
       if (current !== undefined && !e.code.endsWith('_REFUSED')) this.failedUntil.set(this.key(current), this.env.clock.now() + this.backoffMs);
       throw e;
     } finally {
       clearTimeout(timer);
       opts.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** TLS to a hop, verified against its `tls:` block (name: the hop's host unless servername). */
+  private async startTls(session: Session, socket: Socket, hop: ParentSpec, opts: ChainOptions): Promise<Socket> {
+    const name = this.key(hop);
+    try {
+      return await connectTls(socket, tlsClientMaterialFor(hop.tls ?? {}), { host: this.hopAddress(session, hop).host, timeoutMs: opts.timeoutMs, signal: opts.signal });
+    } catch (err) {
+      if (!(err instanceof TlsClientError)) throw err;
+      if (err.kind === 'verify') {
+        this.env.logger.warn({ code: 'PRX_ERR_PARENT_TLS_VERIFY', parent: name, reason: err.reason }, 'parent certificate not verified');
+        throw proxyErrorFrom('PRX_ERR_PARENT_TLS_VERIFY', err, name, err.reason);
+      }
+      throw proxyErrorFrom('PRX_ERR_PARENT_TLS_HANDSHAKE', err, name, err.reason);
     }
   }
 
@@ -211,10 +246,11 @@ export class ParentChain implements ChainDialer {
   private async handshake(session: Session, socket: Socket, hop: ParentSpec, to: HopTarget, opts: ChainOptions): Promise<void> {
     const name = this.key(hop);
     const creds = credentials(session, hop);
-    const plus = hop.type.endsWith('+');
+    const type = innerType(hop.type);
+    const plus = type.endsWith('+');
     // Non-"+" types resolve names here and send an address (3proxy); "+" types send the name.
-    const target = plus || isIP(to.host) !== 0 || hop.type === 'tcp' ? to : await this.resolveFor(hop, to, opts);
-    switch (hop.type) {
+    const target = plus || isIP(to.host) !== 0 || type === 'tcp' ? to : await this.resolveFor(hop, to, opts);
+    switch (type) {
       case 'tcp':
         return;
       case 'http':
@@ -224,9 +260,9 @@ export class ParentChain implements ChainDialer {
       case 'socks4':
       case 'socks4+':
       case 'socks4b':
-        return socks4Handshake(socket, name, target, creds, hop.type === 'socks4b');
+        return socks4Handshake(socket, name, target, creds, type === 'socks4b');
       default:
-        return socks5Handshake(socket, name, target, creds, hop.type === 'socks5b');
+        return socks5Handshake(socket, name, target, creds, type === 'socks5b');
     }
   }
 

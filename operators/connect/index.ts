@@ -8,7 +8,9 @@
  * Addresses are tried in order until one connects. Sessions whose relay opens its own
  * upstream (`relayMode: 'http'`) and sessions without a target (`'none'`) pass through.
  * Parent chains (session.parents) are handled by the chain dialer registered in
- * env.symbols under `connect.chain` when present.
+ * env.symbols under `connect.chain` when present. With the service's `upstreamTls:` (3proxy
+ * ssl_cli) the connection to the target then gets a verified TLS layer before the client is told
+ * it is connected: the client speaks plain text, the target TLS.
  */
 import { isIP, type Socket } from 'node:net';
 import { defineOperator, sessionStep } from '../../core/operator';
@@ -18,6 +20,7 @@ import type { Env } from '../../core/env';
 import type { FamilyPolicy } from '../../core/net/resolver';
 import { isOwnListener } from '../../core/net/dialer';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
+import { tlsClientMaterialFor, upstreamTls, type TlsClientConfig } from '../../core/tls-client';
 
 export interface ConnectOptions {
   timeout?: string;
@@ -52,15 +55,22 @@ export const connect = defineOperator<ConnectOptions>({
     const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
     const family = options.family ?? (serviceOptions['family'] as FamilyPolicy | undefined) ?? '46';
     const externals = externalAddresses(cfg['external']);
+    const tls = cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig);
     // The direct path takes no AbortSignal (no AbortController per session): the socket being
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
     const connectStream = async (session: Session): Promise<Session> => {
       const localAddress = session.externalAddress ?? undefined;
-      const socket =
+      let socket =
         session.parents.length > 0
           ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal: session.abort.signal })
           : await dialDirect(env, session, { timeoutMs, family, externals });
+      if (tls !== null) {
+        // Owned by the session while the handshake runs: closing the session cuts it.
+        session.target = socket;
+        const { host, port } = session.request;
+        socket = await upstreamTls(socket, tls, { host, port, timeoutMs, signal: session.abort.signal, logger: env.logger });
+      }
       attach(session, socket);
       await session.responder.connected(session);
       return session;

@@ -6,6 +6,10 @@
  *   http      parent: the same pool, keyed by the parent's host:port (absolute-URI requests)
  *   other     parents: a non-pooling agent whose sockets come from the chain dialer
  *             (env.symbols 'connect.chain'), since a pool key cannot tell two chains apart
+ *
+ * With the service's `upstreamTls:` (3proxy ssl_cli) direct and chained sockets get a verified
+ * TLS layer to the origin (pooled as such: the pool is the service's); an `http` parent is
+ * reached in plain text, since it is that parent that connects to the origin.
  */
 import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
@@ -17,6 +21,7 @@ import type { FamilyPolicy } from '../../core/net/resolver';
 import { proxyError, type ProxyError } from '../../core/errors';
 import { isOwnListener } from '../../core/net/dialer';
 import type { ChainDialer } from '../connect';
+import { upstreamTls, type TlsClientMaterial } from '../../core/tls-client';
 
 /** session.state key of the service's HttpUpstream. */
 export const UPSTREAM_KEY = 'http.upstream';
@@ -30,11 +35,15 @@ export interface HttpUpstreamOptions {
   readonly family: FamilyPolicy;
   /** 3proxy -T: Proxy-* headers of responses pass through. */
   readonly passProxyHeaders: boolean;
+  /** TLS to the origin (upstreamTls:), or null. */
+  readonly tls: TlsClientMaterial | null;
 }
 
 export interface HttpUpstream extends HttpUpstreamOptions {
   readonly pool: Agent;
   readonly chainPool: Agent;
+  /** Plain-text pool for an `http` parent when `pool` speaks TLS to origins (else `pool`). */
+  readonly parentPool: Agent;
 }
 
 /** How long an idle upstream connection stays in the pool. */
@@ -47,9 +56,18 @@ class DialingAgent extends Agent {
   constructor(
     keepAlive: boolean,
     private readonly dialFn: Dial,
+    /** Pooled TLS sockets were verified for one name: the pool key must carry it. */
+    private readonly byName = false,
   ) {
     // timeout: idle pooled sockets are closed after a while (the Agent destroys free sockets on it).
     super({ keepAlive, scheduling: 'lifo', timeout: FREE_SOCKET_TIMEOUT_MS });
+  }
+
+  override getName(options?: ClientRequestArgs): string {
+    const name = super.getName(options);
+    if (!this.byName || options === undefined) return name;
+    const session = (options as Record<string, unknown>)[SESSION_OPTION] as Session | undefined;
+    return session === undefined ? name : `${name}:${session.request.host}`;
   }
 
   override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
@@ -118,11 +136,27 @@ function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<
   });
 }
 
+/** TLS to the requested origin over a socket that reaches it, when the service asks for it. */
+function withTls(env: Env, o: HttpUpstreamOptions, session: Session, dial: Promise<Socket>): Promise<Socket> {
+  const tls = o.tls;
+  if (tls === null) return dial;
+  return dial.then((socket) => {
+    if (session.closed) {
+      socket.destroy();
+      throw proxyError('PRX_ERR_SESSION_KILLED', 'closed during connect');
+    }
+    const { host, port } = session.request;
+    return upstreamTls(socket, tls, { host, port, timeoutMs: o.connectTimeoutMs, signal: session.abort.signal, logger: env.logger });
+  });
+}
+
 export function createUpstream(env: Env, o: HttpUpstreamOptions): HttpUpstream {
+  const plain = new DialingAgent(true, (opts, s) => dialDirect(env, o, opts, s));
   return {
     ...o,
-    pool: new DialingAgent(true, (opts, s) => dialDirect(env, o, opts, s)),
-    chainPool: new DialingAgent(false, (_opts, s) => dialChain(env, o, s)),
+    pool: o.tls === null ? plain : new DialingAgent(true, (opts, s) => withTls(env, o, s, dialDirect(env, o, opts, s)), true),
+    chainPool: new DialingAgent(false, (_opts, s) => withTls(env, o, s, dialChain(env, o, s))),
+    parentPool: plain,
   };
 }
 
@@ -164,7 +198,7 @@ export function routeFor(session: Session, up: HttpUpstream, path: string, absol
       extra.push(['Proxy-Authorization', `Basic ${cred}`]);
     }
     const port = first.port !== undefined && first.port !== 0 ? first.port : req.port;
-    return { host: first.host, port, path: absolute, agent: up.pool, extra, localAddress, sessionOption };
+    return { host: first.host, port, path: absolute, agent: up.parentPool, extra, localAddress, sessionOption };
   }
   return { host: req.address ?? req.host, port: req.port, path, agent: up.chainPool, extra: [], localAddress, sessionOption };
 }

@@ -25,6 +25,7 @@ import { httpResponder } from './http-responder';
 import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './http-connection';
 import { createUpstream } from '../mapSockets/http-upstream';
 import { ftpContext } from '../mapSockets/ftp-context';
+import { tlsClientMaterialFor, type TlsClientConfig } from '../../core/tls-client';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -67,6 +68,7 @@ export const httpReader: ProtocolReader = {
         responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
         family: (o['family'] as FamilyPolicy | undefined) ?? '46',
         passProxyHeaders: o['passProxyHeaders'] === true,
+        tls: cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig),
       }),
       ftp: ftpContext(env, ctx, parseDuration((o['responseTimeout'] as string | undefined) ?? '60s')),
       handshakeMs: options.handshakeTimeoutMs,

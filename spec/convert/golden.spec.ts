@@ -23,7 +23,7 @@ const CASES: readonly GoldenCase[] = [
   { cfg: 'ganin86-parent-900.cfg', warnings: ['PRXWRN004@12', 'PRXWRN006@17', 'PRXWRN007@19'] },
   { cfg: 'grffio-log-after-service.cfg', warnings: ['PRXWRN007@3', 'PRXWRN007@9', 'PRXWRN007@14', 'PRXWRN005@14'] },
   { cfg: 'howto-local-redirect.cfg', warnings: [] },
-  { cfg: 'howto-tls-parents.cfg', warnings: ['PRXWRN007@4', 'PRXWRN007@12', 'PRXWRN003@13'] },
+  { cfg: 'howto-tls-parents.cfg', warnings: ['PRXWRN003@13', 'PRXWRN007@13'] },
   { cfg: 'howto-tlspr.cfg', warnings: [] },
   { cfg: 'ipv6-egress-farm.cfg', warnings: ['PRXWRN003@14', 'PRXWRN003@15', 'PRXWRN003@16'] },
   { cfg: 'nansume.cfg', warnings: ['PRXWRN004@17', 'PRXWRN007@22', 'PRXWRN007@32', 'PRXWRN007@33', 'PRXWRN007@34', 'PRXWRN007@35', 'PRXWRN007@38'] },

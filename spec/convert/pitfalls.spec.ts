@@ -79,7 +79,7 @@ describe('pitfall warnings', () => {
 
   it.each([
     ['ssl_mitm', 'TLS issue'],
-    ['ssl_cli', 'TLS issue'],
+    ['ssl_certcache /var/cache/3proxy/', 'TLS issue'],
     ['pcre request deny "x" *', 'needs the regex-filter plugin'],
     ['auth pam strong', 'PamAuth plugin'],
   ])('%s converts with a warning', (text, phrase) => {

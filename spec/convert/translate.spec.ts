@@ -55,9 +55,10 @@ const CASES: readonly Case[] = [
   ['local redirection and TLS parent types', 'allow * * * 80\nparent 1000 http 0.0.0.0 0\nallow *\nparent 1000 socks5s 10.0.0.1 1080\nparent 1000 extip 192.0.2.0/24 0\nsocks', svc({
     acl: [
       { allow: { ports: [80] }, parents: [{ type: 'http', host: '0.0.0.0', port: 0 }] },
-      { allow: {}, parents: [{ type: 'socks5s' }, { type: 'extip', host: '192.0.2.0/24' }] },
+      // 3proxy speaks TLS to an "s" parent only under ssl_cli with ssl_client_mode 3.
+      { allow: {}, parents: [{ type: 'socks5' }, { type: 'extip', host: '192.0.2.0/24' }] },
     ],
-  })],
+  }), ['PRXWRN007@6']],
   ['redirect becomes a redirect entry', 'redirect 10.0.0.2 3128 * * * 80\nsocks', svc({ acl: [{ redirect: { host: '10.0.0.2', port: 3128, match: { ports: [80] } } }] })],
   ['redirect with parents becomes allow + its own http hop first', 'redirect 10.0.0.2 3128\nparent 1000 socks5 10.0.0.3 1080\nsocks', svc({
     acl: [{ allow: {}, parents: [{ weight: 1000, type: 'http', host: '10.0.0.2', port: 3128 }, { type: 'socks5', host: '10.0.0.3' }] }],

@@ -1,78 +1,36 @@
 /**
  * TLS on a service's listener: an HTTPS proxy driven by curl (--proxy https://), mutual TLS,
  * SOCKS5 and tcppm over TLS, handshake failures that are logged and leave nothing open, load
- * errors with positions for bad key material or TLS parents, and certificates re-read on reload.
+ * errors with positions for bad key material, and certificates re-read on reload.
  * Every certificate is made here with the openssl CLI in a temporary directory.
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import pino from 'pino';
 import { Runtime } from '../../core/runtime';
 import { Supervisor } from '../../core/reload';
 import { ProxyError } from '../../core/errors';
 import { silentLogger } from '../../core/logger';
 import { echoServer, httpServer, type Fixture } from '../helpers/servers';
 import { curl, tcpConnect, closed } from '../helpers/clients';
+import { CertDir, startLogged, type LoggedProxy } from '../helpers/tls';
 
-const dir = mkdtempSync(join(tmpdir(), 'rx3proxy-tls-'));
+const certs = new CertDir();
+const dir = certs.dir;
 const file = join(dir, 'proxy.yaml');
-const pem = (name: string): string => join(dir, name);
+const pem = (name: string): string => certs.path(name);
+const issue = (name: string, cn: string, ca: string | null, san?: string): void => certs.issue(name, cn, ca, san);
 
-function openssl(args: readonly string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
-}
-
-/** A P-256 key and a certificate for `cn`, signed by the test CA (or self-signed when ca is null). */
-function issue(name: string, cn: string, ca: string | null, san?: string): void {
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`];
-  if (ca === null) {
-    openssl(['req', '-x509', ...key, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`]);
-    return;
-  }
-  openssl(['req', ...key, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
-  const ext = san === undefined ? [] : (writeFileSync(pem(`${name}.ext`), `subjectAltName=${san}\n`), ['-extfile', `${name}.ext`]);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...ext]);
-}
-
-interface Proxy {
-  readonly rt: Runtime;
+interface Proxy extends LoggedProxy {
+  /** The port of the only service. */
   readonly port: number;
-  readonly logs: Record<string, unknown>[];
-  /** Resolves with the first log entry for which `pred` holds (now or later). */
-  waitForLog(pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
 async function start(yaml: string): Promise<Proxy> {
-  writeFileSync(file, yaml);
-  const logs: Record<string, unknown>[] = [];
-  const waiters = new Set<() => void>();
-  const sink = new Writable({
-    write: (c: Buffer, _e, cb) => {
-      for (const line of c.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-      for (const w of [...waiters]) w();
-      cb();
-    },
-  });
-  const rt = Runtime.fromText(yaml, file, { logger: pino({ level: 'info' }, sink) });
-  await rt.start();
-  const waitForLog = (pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
-    new Promise((resolve) => {
-      const check = (): void => {
-        const hit = logs.find(pred);
-        if (hit === undefined) return;
-        waiters.delete(check);
-        resolve(hit);
-      };
-      waiters.add(check);
-      check();
-    });
-  return { rt, port: Object.values(rt.ports())[0]!, logs, waitForLog };
+  const p = await startLogged(yaml, file);
+  return { ...p, port: Object.values(p.ports)[0]! };
 }
 
 const service = (type: string, tls: string, extra = ''): string => `
@@ -143,7 +101,7 @@ describe('TLS listener', () => {
   let proxy: Proxy | null = null;
 
   beforeAll(async () => {
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=rx3proxy test CA']);
+    certs.ca('ca', 'rx3proxy test CA');
     issue('server', '127.0.0.1', 'ca', 'IP:127.0.0.1');
     issue('server2', '127.0.0.1', 'ca', 'IP:127.0.0.1');
     issue('client', 'client one', 'ca');
@@ -167,6 +125,7 @@ describe('TLS listener', () => {
     await echo.close();
     origin.closeAllConnections();
     await new Promise((r) => origin.close(r));
+    certs.remove();
   });
 
   describe('HTTPS proxy (curl --proxy https://)', () => {
@@ -294,23 +253,6 @@ describe('TLS listener', () => {
     it('no key, and requestCert without a CA', () => {
       expect(loadProblems(service('proxy', 'cert: server.pem'))[0]).toMatchObject({ pointer: '/services/0/tls', message: 'PRX_ERR_CONFIG_VALUE: missing required key "key"' });
       expect(loadProblems(service('proxy', `${SERVER_TLS}, requestCert: true`))[0]).toMatchObject({ pointer: '/services/0/tls/requestCert' });
-    });
-
-    it('a parent that needs TLS', () => {
-      const yaml = `
-version: 1
-services:
-  - name: p
-    type: proxy
-    listen: 127.0.0.1:0
-    acl:
-      - allow: {}
-        parents: [{ type: https, host: 127.0.0.1, port: 3129 }]
-`;
-      const problems = loadProblems(yaml);
-      expect(problems).toEqual([
-        expect.objectContaining({ pointer: '/services/0/acl/0/parents/0/type', line: 9, message: expect.stringMatching(/^PRX_ERR_NOT_IMPLEMENTED: parent type "https"/) as unknown }),
-      ]);
     });
   });
 
