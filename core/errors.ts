@@ -217,6 +217,11 @@ export const ERRORS = {
   PRX_ERR_TLS_CHECK: e(340, 'TLS check failed: %s', 'upstream'),
   PRX_ERR_TLS_HANDSHAKE: e(360, 'TLS handshake failed: %s', 'upstream'),
   PRX_ERR_TLS_VERIFY: e(370, 'TLS certificate not verified: %s', 'upstream'),
+  PRX_ERR_MITM_CLIENT_HANDSHAKE: e(8012, 'MITM: TLS handshake with the client failed: %s', 'client'),
+  PRX_ERR_MITM_CERT: e(8012, 'MITM: cannot issue a certificate: %s', 'config', { http: 502 }),
+  PRX_ERR_MITM_ORIGIN_VERIFY: e(8011, 'MITM: the origin certificate does not verify: %s', 'upstream', { http: 502 }),
+  PRX_ERR_MITM_ORIGIN_HANDSHAKE: e(8011, 'MITM: TLS handshake with the origin failed: %s', 'upstream', { http: 502 }),
+  PRX_ERR_MITM_UNSUPPORTED: e(8014, 'MITM: %s is not supported inside an intercepted tunnel', 'client', { http: 501 }),
 
   // ---- mail, FTP, DNS, admin (600-899) ------------------------------------------------
   PRX_ERR_MAIL_PROTOCOL: e(610, 'mail protocol error: %s', 'client'),

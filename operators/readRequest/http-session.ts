@@ -9,6 +9,7 @@ import { HEADERS_KEY, TUNNEL_KEY } from '../filterHeaders';
 import { fromRaw } from '../filterHeaders/headers';
 import { UPSTREAM_KEY, type HttpUpstream } from '../mapSockets/http-upstream';
 import { TARGET_KEY, UPGRADE_HEAD_KEY, addressOf, basicCredentials, operationOf, splitHostPort, targetOf } from './http-request';
+import { MITM_KEY, tunnelTarget, type MitmTunnel } from './http-mitm';
 
 function requestLine(req: IncomingMessage): string {
   return `${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`;
@@ -27,7 +28,8 @@ function takeCredentials(session: Session, req: IncomingMessage): void {
  */
 export function buildSession(first: Session, req: IncomingMessage, responder: Responder, upstream: HttpUpstream, upgradeHead?: Buffer): Session {
   const method = req.method ?? '';
-  const target = targetOf(req);
+  const tunnel = first.state.get(MITM_KEY) as MitmTunnel | undefined;
+  const target = tunnel === undefined ? targetOf(req) : tunnelTarget(req, tunnel);
   const ok = !(target instanceof ProxyError);
   const info: RequestInfo = {
     protocol: 'http',
@@ -35,16 +37,24 @@ export function buildSession(first: Session, req: IncomingMessage, responder: Re
     host: ok ? target.host : '',
     port: ok ? target.port : 0,
     address: ok ? addressOf(target.host) : null,
-    text: requestLine(req),
+    // Inside a tunnel the log shows the whole https:// URL, not the bare path the client sent.
+    text: tunnel !== undefined && ok ? `${method} ${target.absolute} HTTP/${req.httpVersion}` : requestLine(req),
     method,
-    url: req.url ?? '',
+    url: tunnel !== undefined && ok ? target.absolute : (req.url ?? ''),
   };
   const s = new Session(first.connection, first.service, info, responder);
   s.httpRequest = req;
   s.relayMode = upgradeHead === undefined ? 'http' : 'stream';
   takeCredentials(s, req);
+  if (tunnel !== undefined) {
+    s.state.set(MITM_KEY, tunnel);
+    if (s.user === null) {
+      s.user = tunnel.user;
+      s.password = tunnel.password;
+    }
+  }
   s.state.set(HEADERS_KEY, fromRaw(req.rawHeaders));
-  s.state.set(UPSTREAM_KEY, upstream);
+  s.state.set(UPSTREAM_KEY, tunnel?.upstream ?? upstream);
   if (upgradeHead !== undefined) {
     s.state.set(TUNNEL_KEY, true);
     s.state.set(UPGRADE_HEAD_KEY, upgradeHead);
