@@ -6,59 +6,35 @@
  * cache, the directory cache across restarts. Tunnels an ACL rule exempts stay opaque. Bad
  * input: plain text after CONNECT, a ClientHello without SNI. Every key is made here.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { createCa } from '../../core/mitm/certs';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 import { curl, tcpConnect, closed } from '../helpers/clients';
+import { httpsOrigin, type HttpsOrigin } from '../helpers/https-origin';
 
 const dir = mkdtempSync(join(tmpdir(), 'rx3proxy-mitm-'));
 const path = (name: string): string => join(dir, name);
 const PLUGIN = join(__dirname, '..', 'fixtures', 'plugins', 'path-block.js');
 
-function openssl(args: readonly string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
-}
-
-/** The origin's own PKI: a CA and a certificate for localhost / 127.0.0.1 signed by it. */
-function originPki(): void {
-  const key = (name: string): string[] => ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`];
-  openssl(['req', '-x509', ...key('origin-ca'), '-out', 'origin-ca.pem', '-days', '2', '-subj', '/CN=origin test CA', '-addext', 'basicConstraints=critical,CA:TRUE']);
-  openssl(['req', ...key('origin'), '-out', 'origin.csr', '-subj', '/CN=localhost']);
-  writeFileSync(path('origin.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', 'origin.csr', '-CA', 'origin-ca.pem', '-CAkey', 'origin-ca.key', '-CAcreateserial', '-out', 'origin.pem', '-days', '2', '-extfile', 'origin.ext']);
-}
-
-let origin: HttpsServer;
+let origin: HttpsOrigin;
 let originPort = 0;
 /** The same origin on a second port, which the ACL exempts from interception. */
 let exemptPort = 0;
-let exempt: HttpsServer;
+let exempt: HttpsOrigin;
 let proxy: RunningProxy | null = null;
 
 beforeAll(async () => {
-  originPki();
   const ca = await createCa('rx3proxy MITM test CA', 2);
   writeFileSync(path('mitm-ca.pem'), ca.certPem);
   writeFileSync(path('mitm-ca.key'), ca.keyPem, { mode: 0o600 });
-  origin = createHttpsServer({ key: readFileSync(path('origin.key')), cert: readFileSync(path('origin.pem')) }, (req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ method: req.method, url: req.url, host: req.headers.host, body, forwarded: req.headers['forwarded'] ?? null }));
-    });
-  });
-  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-  originPort = (origin.address() as AddressInfo).port;
-  exempt = createHttpsServer({ key: readFileSync(path('origin.key')), cert: readFileSync(path('origin.pem')) }, (req, res) => res.end(JSON.stringify({ url: req.url })));
-  await new Promise<void>((r) => exempt.listen(0, '127.0.0.1', r));
-  exemptPort = (exempt.address() as AddressInfo).port;
+  origin = await httpsOrigin(dir);
+  originPort = origin.port;
+  exempt = await httpsOrigin(dir, false);
+  exemptPort = exempt.port;
 });
 
 afterEach(async () => {
@@ -67,10 +43,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  for (const server of [origin, exempt]) {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  }
+  await origin.close();
+  await exempt.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
