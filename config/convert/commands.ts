@@ -9,6 +9,7 @@ import * as g from './global-commands';
 import * as limits from './limit-commands';
 import * as logs from './log-commands';
 import * as pending from './pending-commands';
+import { mitmCommand } from './mitm-commands';
 import { service } from './service';
 import type { ConvertState } from './state';
 
@@ -37,6 +38,7 @@ const noEffect = (min: number, max: number, reason: (args: readonly string[]) =>
 const SERVICE = cmd(1, 0, service);
 const PORTMAP = cmd(4, 0, service);
 const TLS = (min: number, max: number): LegacyCommand => cmd(min, max, pending.tlsCommand);
+const MITM = (min: number, max: number): LegacyCommand => cmd(min, max, mitmCommand);
 const PCRE = (min: number): LegacyCommand =>
   cmd(min, 0, (st, args) => st.warn('PRXWRN007', `${args[0] ?? ''} needs the regex-filter plugin; this rule is not translated yet, so nothing is filtered`));
 
@@ -122,15 +124,22 @@ export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   ssl_server_no_verify: TLS(1, 1),
   ...Object.fromEntries(
     [
-      ['ssl_mitm', 1, 1], ['ssl_nomitm', 1, 1], ['ssl_cli', 1, 1], ['ssl_client', 1, 1], ['ssl_nocli', 1, 1], ['ssl_noclient', 1, 1],
-      ['ssl_client_mode', 2, 2], ['ssl_client_cert', 2, 2], ['ssl_client_key', 2, 2], ['ssl_server_ca_key', 2, 2],
-      ['ssl_server_ca_dir', 2, 2], ['ssl_server_ca_store', 2, 2], ['ssl_client_ca_file', 2, 2], ['ssl_client_ca_dir', 2, 2],
-      ['ssl_client_ca_store', 2, 2], ['ssl_certcache', 2, 2], ['ssl_client_verify', 1, 1], ['ssl_client_no_verify', 1, 1],
+      ['ssl_cli', 1, 1], ['ssl_client', 1, 1], ['ssl_nocli', 1, 1], ['ssl_noclient', 1, 1],
+      ['ssl_client_mode', 2, 2], ['ssl_client_cert', 2, 2], ['ssl_client_key', 2, 2],
+      ['ssl_server_ca_dir', 2, 2], ['ssl_server_ca_store', 2, 2], ['ssl_client_ca_dir', 2, 2],
+      ['ssl_client_ca_store', 2, 2],
       ['ssl_client_ciphersuites', 2, 2], ['ssl_server_ciphersuites', 2, 2], ['ssl_client_cipher_list', 2, 2],
       ['ssl_server_cipher_list', 2, 2], ['ssl_client_min_proto_version', 2, 2], ['ssl_client_max_proto_version', 2, 2],
       ['ssl_server_min_proto_version', 2, 2], ['ssl_server_max_proto_version', 2, 2], ['ssl_client_sni', 2, 2], ['ssl_client_alpn', 2, 0],
     ].map(([name, min, max]) => [name as string, TLS(min as number, max as number)]),
   ),
+  ssl_mitm: MITM(1, 1),
+  ssl_nomitm: MITM(1, 1),
+  ssl_server_ca_key: MITM(2, 2),
+  ssl_certcache: MITM(2, 2),
+  ssl_client_verify: MITM(1, 1),
+  ssl_client_no_verify: MITM(1, 1),
+  ssl_client_ca_file: MITM(2, 2),
   pcre: PCRE(4),
   pcre_rewrite: PCRE(5),
   pcre_extend: PCRE(2),

@@ -72,6 +72,7 @@ export interface ServiceOut {
   backlog?: number;
   accessLog?: LogSetting;
   tls?: Record<string, unknown>;
+  mitm?: Record<string, unknown>;
   options?: Record<string, unknown>;
 }
 

@@ -113,12 +113,11 @@ export function tlsCommand(st: ConvertState, args: readonly string[]): void {
     case 'ssl_server_no_verify':
       st.tls = { ...st.tls, requestCert: cmd === 'ssl_server_verify' };
       return;
-    case 'ssl_nomitm':
     case 'ssl_nocli':
     case 'ssl_noclient':
       // Switch back to 3proxy's default, which is what the translated services do anyway.
       return;
     default:
-      st.warn('PRXWRN007', `TLS issue: "${cmd}" (MITM, client-side TLS and TLS policy commands) is not translated yet; the services that follow run without it`);
+      st.warn('PRXWRN007', `TLS issue: "${cmd}" (client-side TLS and TLS policy commands) is not translated yet; the services that follow run without it`);
   }
 }

@@ -78,7 +78,7 @@ describe('pitfall warnings', () => {
   });
 
   it.each([
-    ['ssl_mitm', 'TLS issue'],
+    ['ssl_mitm\nproxy', 'ssl_mitm without ssl_server_ca_file'],
     ['ssl_cli', 'TLS issue'],
     ['pcre request deny "x" *', 'needs the regex-filter plugin'],
     ['auth pam strong', 'PamAuth plugin'],
