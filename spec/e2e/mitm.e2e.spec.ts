@@ -129,7 +129,8 @@ describe('MITM through the HTTP proxy', () => {
     const texts = recs.map((x) => x.text);
     expect(texts).toContain(`GET ${a} HTTP/1.1`);
     expect(texts).toContain(`GET ${b} HTTP/1.1`);
-    expect(texts).toContain(`CONNECT localhost:${originPort} HTTP/1.1`);
+    // Both requests rode one tunnel (curl reuses the connection): one CONNECT record.
+    expect(texts.filter((t) => t.startsWith('CONNECT'))).toEqual([`CONNECT localhost:${originPort} HTTP/1.1`]);
     const inner = recs.find((x) => x.text.startsWith('GET'))!;
     expect(inner.errorCode).toBeNull();
     expect(inner.bytesIn).toBeGreaterThan(0);
@@ -191,6 +192,58 @@ describe('MITM through the HTTP proxy', () => {
     expect(recs).toHaveLength(1);
     expect(recs[0]!.text).toBe(`CONNECT 127.0.0.1:${exemptPort} HTTP/1.1`);
     expect(recs[0]!.bytesIn).toBeGreaterThan(0);
+  });
+
+  it('sends inner requests through the parent chain the ACL picks (CONNECT to an HTTP parent, then TLS)', async () => {
+    const parent = await startProxy(`version: 1\naccessLog: { to: none, format: json }\nservices:\n  - { name: up, type: proxy, listen: 127.0.0.1:0 }\n`, path('parent.yaml'));
+    try {
+      proxy = await startProxy(
+        `version: 1
+accessLog: { to: none, format: json }
+services:
+  - name: chained
+    type: proxy
+    listen: 127.0.0.1:0
+    mitm:
+      ca: { cert: ${path('mitm-ca.pem')}, key: ${path('mitm-ca.key')} }
+      origin: { ca: ${path('origin-ca.pem')} }
+    acl:
+      - allow: {}
+        parents: [{ type: http, host: 127.0.0.1, port: ${parent.ports['up']} }]
+`,
+        path('chained.yaml'),
+      );
+      const r = await curl(['--cacert', path('mitm-ca.pem'), '-x', `http://127.0.0.1:${proxy.ports['chained']}`, `https://localhost:${originPort}/chained`]);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toMatchObject({ url: '/chained' });
+      const up = await parent.waitForRecords(1);
+      // An `http` parent gets the resolved address (3proxy: only "+" types pass the name on).
+      expect(up[0]!.text).toBe(`CONNECT 127.0.0.1:${originPort} HTTP/1.0`);
+      const recs = await proxy.waitForRecords(2);
+      expect(recs.map((x) => x.text)).toContain(`GET https://localhost:${originPort}/chained HTTP/1.1`);
+    } finally {
+      await parent.stop();
+    }
+  });
+
+  it('mints for an SNI name other than the CONNECT host, and the origin must then prove that name (502 here)', async () => {
+    const p = await start();
+    const h = await handshake(p.ports['mitm']!, `localhost:${originPort}`, 'other.test');
+    expect(h.cert.subjectaltname).toBe('DNS:other.test');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      h.tls.on('data', (d: Buffer) => (text += d.toString()));
+      // The raw socket is half-open capable: the server's end is the answer's end.
+      h.tls.on('end', () => resolve(text));
+    });
+    h.tls.write('GET /sni HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n');
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1\.0 502/);
+    expect(text).toContain('ERR_TLS_CERT_ALTNAME_INVALID for other.test');
+    const recs = await p.waitForRecords(1);
+    // The target stays the CONNECT host whatever the client names: that is what the ACL checked.
+    expect(recs.find((x) => x.errorCode === 'PRX_ERR_MITM_ORIGIN_VERIFY')?.text).toBe(`GET https://localhost:${originPort}/sni HTTP/1.1`);
+    h.tls.destroy();
   });
 
   it('uses the CONNECT host for a ClientHello without SNI', async () => {
