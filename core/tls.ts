@@ -32,6 +32,8 @@ export interface TlsMaterial {
   readonly secureContext: SecureContext;
   readonly requestCert: boolean;
   readonly alpn?: string[];
+  /** Per-name contexts (MITM's minted certificates); names it does not answer get secureContext. */
+  readonly sniCallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
 }
 
 /** Parent types with TLS to the parent: accepted by the schema (3proxy has them), not built yet. */
@@ -204,6 +206,7 @@ export function acceptTls(raw: Socket, m: TlsMaterial, timeoutMs: number, signal
       requestCert: m.requestCert,
       rejectUnauthorized: m.requestCert,
       ...(m.alpn !== undefined ? { ALPNProtocols: m.alpn } : {}),
+      ...(m.sniCallback !== undefined ? { SNICallback: m.sniCallback } : {}),
     });
     // The TLS socket owns the raw one from here: closing either must release the descriptor.
     socket.on('error', noop);

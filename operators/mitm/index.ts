@@ -17,7 +17,7 @@
  */
 import { of } from 'rxjs';
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import { defineOperator, sessionStep } from '../../core/operator';
 import { proxyError } from '../../core/errors';
 import { Session, emptyRequest, type Connection } from '../../core/session';
@@ -26,6 +26,7 @@ import type { AclRuleSpec } from '../../core/acl';
 import { closeSocket } from '../../core/service';
 import { mitmMaterial, type MitmConfig, type MitmMaterial } from '../../core/mitm/config';
 import { parseDuration } from '../../config/units';
+import { TlsHandshakeError, acceptTls, type TlsMaterial } from '../../core/tls';
 import { createTlsUpstream, type HttpUpstream } from '../mapSockets/http-upstream';
 import { upstreamOptions } from '../readRequest/http';
 import { MITM_KEY, type MitmTunnel } from '../readRequest/http-mitm';
@@ -110,7 +111,7 @@ async function intercept(
  * ClientHello names another server, which gets its own certificate. Only HTTP/1.1 is offered
  * (ALPN), since the inner requests are read by the HTTP/1 parser.
  */
-function acceptClient(
+async function acceptClient(
   raw: Socket,
   host: string,
   fallback: SecureContext,
@@ -118,54 +119,27 @@ function acceptClient(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<{ socket: TLSSocket; servername: string }> {
-  return new Promise((resolve, reject) => {
-    let servername = host;
-    const socket = new TLSSocket(raw, {
-      isServer: true,
-      secureContext: fallback,
-      ALPNProtocols: ['http/1.1'],
-      SNICallback: (name, cb) => {
-        const n = name.toLowerCase();
-        if (n === host) return cb(null, fallback);
-        if (!SNI_NAME.test(n)) return cb(new Error(`unusable server name ${JSON.stringify(name.slice(0, 100))}`), undefined);
-        servername = n;
-        m.cache.contextFor(n).then(
-          (c) => cb(null, c),
-          (err: unknown) => cb(err as Error, undefined),
-        );
-      },
-    });
-    socket.on('error', noop);
-    socket.once('close', () => raw.destroy());
-    let settled = false;
-    const fail = (reason: string): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      socket.destroy();
-      raw.destroy();
-      reject(proxyError('PRX_ERR_MITM_CLIENT_HANDSHAKE', reason));
-    };
-    const onError = (err: NodeJS.ErrnoException): void => fail(err.code ?? err.message);
-    const onClose = (): void => fail('connection closed during the handshake');
-    const onAbort = (): void => fail('aborted');
-    const timer = setTimeout(() => fail('handshake timeout'), timeoutMs);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-    };
-    socket.once('secure', () => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      resolve({ socket, servername });
-    });
-    socket.once('error', onError);
-    socket.once('close', onClose);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  let servername = host;
+  const material: TlsMaterial = {
+    secureContext: fallback,
+    requestCert: false,
+    alpn: ['http/1.1'],
+    sniCallback: (name, cb) => {
+      const n = name.toLowerCase();
+      if (n === host) return cb(null, fallback);
+      if (!SNI_NAME.test(n)) return cb(new Error(`unusable server name ${JSON.stringify(name.slice(0, 100))}`));
+      servername = n;
+      m.cache.contextFor(n).then(
+        (c) => cb(null, c),
+        (err: unknown) => cb(err as Error),
+      );
+    },
+  };
+  try {
+    return { socket: await acceptTls(raw, material, timeoutMs, signal), servername };
+  } catch (err) {
+    throw proxyError('PRX_ERR_MITM_CLIENT_HANDSHAKE', err instanceof TlsHandshakeError ? err.reason : String(err));
+  }
 }
 
 /**
@@ -205,4 +179,3 @@ function runTunnel(outer: Session, socket: TLSSocket, pipeline: CompiledPipeline
   });
 }
 
-function noop(): void {}
