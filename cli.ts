@@ -6,6 +6,7 @@
  *   rx3proxy convert 3proxy.cfg [-o F]   legacy config to YAML
  *   rx3proxy schema                      the config JSON Schema
  *   rx3proxy hash [--type T]             hash a password read from stdin (3proxy_crypt)
+ *   rx3proxy ca [--cert F --key F]       create a CA certificate and key for MITM
  * Exit codes: 0 ok, 1 invalid config or failed start, 2 usage.
  */
 import { Command, CommanderError } from 'commander';
@@ -23,6 +24,7 @@ import { silentLogger } from './core/logger';
 import { configWarnings } from './operators/authenticate/warnings';
 import { parseDuration } from './config/units';
 import { hashPassword, type HashType } from './core/users';
+import { caCommand, type CaCommandOptions } from './core/mitm/ca-command';
 
 const EXIT_OK = 0;
 const EXIT_INVALID = 1;
@@ -306,6 +308,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--salt <salt>', 'salt to use instead of a random one (3proxy_crypt SALT PASSWORD)')
     .action((opts: { type: string; salt?: string }) => {
       code = hashCommand(opts.type, opts.salt);
+    });
+  program
+    .command('ca')
+    .description('create a CA certificate and key for MITM (mitm.ca); read the warning it prints')
+    .option('--cert <file>', 'certificate file to write', 'mitm-ca.pem')
+    .option('--key <file>', 'private key file to write (mode 0600)', 'mitm-ca.key')
+    .option('--name <cn>', 'common name of the CA', 'rx3proxy MITM CA')
+    .option('--days <n>', 'validity in days (1-3650)', '825')
+    .option('--force', 'replace existing files')
+    .action(async (opts: CaCommandOptions) => {
+      code = await caCommand(opts, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
   program
     .command('schema')

@@ -11,6 +11,7 @@ import type { JsonSchema } from '../core/operator';
 import { compileSchema, crossChecks, toProblems, type SourceMap } from './validate';
 import type * as Convert from './convert';
 import { tlsLoadChecks } from '../core/tls';
+import { mitmLoadChecks } from '../core/mitm/config';
 
 /** The converter is loaded only for legacy files: YAML configs never pay for it. */
 export function converter(): typeof Convert {
@@ -112,6 +113,7 @@ export function loadConfigText(text: string, file: string, schema: JsonSchema): 
   // Not in validateValue: that one checks the shape only (converted samples name files of other
   // machines); a config about to run must have its key material and buildable parents.
   if (problems.length === 0) problems = tlsLoadChecks(parsed.value as Record<string, unknown>, file, parsed.source);
+  if (problems.length === 0) problems = mitmLoadChecks(parsed.value as Record<string, unknown>, file, parsed.source);
   if (problems.length > 0) {
     throw new ProxyError('PRX_ERR_CONFIG_INVALID', `invalid configuration: ${problems.length} problem(s) in ${file}`, { errors: problems });
   }

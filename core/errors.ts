@@ -225,6 +225,12 @@ export const ERRORS = {
   PRX_ERR_TLS_NO_STARTTLS: e(320, 'client did not ask for STARTTLS: %s', 'client'),
   PRX_ERR_TLS_UPSTREAM_STARTTLS: e(330, 'server refused STARTTLS: %s', 'upstream'),
 
+  PRX_ERR_MITM_CLIENT_HANDSHAKE: e(8012, 'MITM: TLS handshake with the client failed: %s', 'client'),
+  PRX_ERR_MITM_CERT: e(8012, 'MITM: cannot issue a certificate: %s', 'config', { http: 502 }),
+  PRX_ERR_MITM_ORIGIN_VERIFY: e(8011, 'MITM: the origin certificate does not verify: %s', 'upstream', { http: 502 }),
+  PRX_ERR_MITM_ORIGIN_HANDSHAKE: e(8011, 'MITM: TLS handshake with the origin failed: %s', 'upstream', { http: 502 }),
+  PRX_ERR_MITM_UNSUPPORTED: e(8014, 'MITM: %s is not supported inside an intercepted tunnel', 'client', { http: 501 }),
+
   // ---- mail, FTP, DNS, admin (600-899) ------------------------------------------------
   PRX_ERR_MAIL_PROTOCOL: e(610, 'mail protocol error: %s', 'client'),
   PRX_ERR_MAIL_NO_HOST: e(611, 'login does not name a server (user@host)', 'client'),

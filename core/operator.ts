@@ -11,6 +11,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Session } from './session';
 import type { Env } from './env';
+import type { CompiledPipeline } from './pipeline';
 import { toProxyError, type ProxyError } from './errors';
 
 export type JsonSchema = Record<string, unknown>;
@@ -18,6 +19,11 @@ export type JsonSchema = Record<string, unknown>;
 export interface OperatorContext {
   /** The service the operator is compiled for. */
   readonly service: ServiceContext;
+  /**
+   * The pipeline this operator is part of, once compiled (call it per session, not in create):
+   * a step that opens a nested connection (MITM's decrypted tunnel) runs it through the same steps.
+   */
+  readonly pipeline?: () => CompiledPipeline;
 }
 
 /** The parts of a service's config an operator may read at create time. */

@@ -49,11 +49,19 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
   if (steps.length === 0) throw proxyError('PRX_ERR_PIPELINE_SHAPE', 'empty pipeline');
   const names: string[] = [];
   const built: { def: OperatorDef<never>; op: StepFunction }[] = [];
+  let self: CompiledPipeline | null = null;
+  const stepCtx: OperatorContext = {
+    ...ctx,
+    pipeline: () => {
+      if (self === null) throw proxyError('PRX_ERR_PIPELINE_SHAPE', 'the pipeline is used before it is compiled');
+      return self;
+    },
+  };
   for (const step of steps) {
     const [name, options] = stepParts(step);
     const def = env.operators.require(name);
     names.push(name);
-    built.push({ def, op: def.create(options as never, env, ctx) });
+    built.push({ def, op: def.create(options as never, env, stepCtx) });
   }
   const [first, ...rest] = built;
   if (first === undefined || first.def.kind !== 'source') {
@@ -81,7 +89,8 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
   };
 
   const run: OperatorFunction<Session, Session> = (source) => source.pipe(first.op, concatMap(runRequest));
-  return { run, steps: names };
+  self = { run, steps: names };
+  return self;
 }
 
 /**

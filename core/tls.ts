@@ -35,6 +35,8 @@ export interface TlsMaterial {
   readonly alpn?: string[];
   /** The same settings as tls.Server options (mTLS handshakes run in one, see acceptTls). */
   readonly serverOptions: TlsOptions;
+  /** Per-name contexts (MITM's minted certificates); names it does not answer get secureContext. */
+  readonly sniCallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
 }
 
 /** A problem in a `tls:` block; `key` names the offending entry for the position. */
@@ -203,7 +205,12 @@ export class TlsHandshakeError extends Error {
  */
 export function acceptTls(raw: Socket, m: TlsMaterial, timeoutMs: number, signal?: AbortSignal): Promise<TLSSocket> {
   return m.requestCert ? acceptMutualTls(raw, m, timeoutMs, signal) : handshake(raw, timeoutMs, signal, (settle) => {
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: m.secureContext, ...(m.alpn !== undefined ? { ALPNProtocols: m.alpn } : {}) });
+    const socket = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: m.secureContext,
+      ...(m.alpn !== undefined ? { ALPNProtocols: m.alpn } : {}),
+      ...(m.sniCallback !== undefined ? { SNICallback: m.sniCallback } : {}),
+    });
     settle.own(socket);
     socket.once('secure', () => settle.ok(socket));
   });

@@ -6,6 +6,7 @@ import { authenticate } from './authenticate';
 import { authorize } from './authorize';
 import { limits } from './limits';
 import { connect } from './connect';
+import { mitm } from './mitm';
 import { mapSockets } from './mapSockets';
 import { log } from './log';
 
@@ -15,6 +16,7 @@ export const builtinOperators: readonly OperatorDef<never>[] = [
   authenticate,
   authorize,
   limits,
+  mitm,
   connect,
   mapSockets,
   log,

@@ -127,6 +127,7 @@ export const commonSchema = {
         },
         parents: { type: 'array', items: { $ref: '#/$defs/parent' }, description: 'Parent chain candidates for an allow (3proxy `parent` lines).' },
         nolog: { type: 'boolean', description: 'Do not write access records for requests matching this rule.' },
+        mitm: { type: 'boolean', description: 'For a service with a mitm: block: intercept (true, the default) or tunnel untouched (false) the CONNECT requests this allow admits.' },
         weight: { type: 'integer', minimum: 0, description: '3proxy `weight`: the entry matches only requests whose weight is at most this.' },
       },
       oneOf: [{ required: ['allow'] }, { required: ['deny'] }, { required: ['redirect'] }],

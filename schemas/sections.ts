@@ -283,6 +283,36 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
     },
   },
   upstreamTls: desc('TLS from the proxy to the target (3proxy ssl_cli): the connection to the requested host, after any parent chain, is TLS, verified unless verify is false.', ref('tlsClient')),
+  mitm: {
+    type: 'object',
+    description:
+      'Intercept CONNECT tunnels (3proxy ssl_mitm): the client gets a certificate minted for the TLS server name and signed by ca; inner requests go through the pipeline as https:// requests. ACL rules choose with mitm: true/false (default: intercept). Clients must trust ca.',
+    additionalProperties: false,
+    required: ['ca'],
+    properties: {
+      ca: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['cert', 'key'],
+        description: 'The CA that signs minted certificates (`rx3proxy ca` makes one; 3proxy ssl_server_ca_file, ssl_server_ca_key).',
+        properties: {
+          cert: { type: 'string', description: 'PEM CA certificate (relative to the config file).' },
+          key: { type: 'string', description: 'PEM private key of the CA, unencrypted, EC or RSA.' },
+        },
+      },
+      cacheDir: { type: 'string', description: 'Keep minted certificates and their key here across restarts (3proxy ssl_certcache); created 0700, key file 0600.' },
+      cacheSize: { type: 'integer', minimum: 1, default: 1000, description: 'Minted certificates kept in memory (least recently used dropped first).' },
+      origin: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'TLS towards the origin server.',
+        properties: {
+          verify: { type: 'boolean', default: true, description: 'Verify the origin certificate and name (false: 3proxy without ssl_client_verify; insecure).' },
+          ca: { type: 'string', description: 'PEM CA file trusted for origins instead of the public roots (3proxy ssl_client_ca_file).' },
+        },
+      },
+    },
+  },
   pipeline: {
     type: 'array',
     minItems: 1,

@@ -9,6 +9,7 @@ import * as g from './global-commands';
 import * as limits from './limit-commands';
 import * as logs from './log-commands';
 import * as pending from './pending-commands';
+import { mitmCommand } from './mitm-commands';
 import { service } from './service';
 import type { ConvertState } from './state';
 
@@ -37,6 +38,13 @@ const noEffect = (min: number, max: number, reason: (args: readonly string[]) =>
 const SERVICE = cmd(1, 0, service);
 const PORTMAP = cmd(4, 0, service);
 const TLS = (min: number, max: number): LegacyCommand => cmd(min, max, pending.tlsCommand);
+const MITM = (min: number, max: number): LegacyCommand => cmd(min, max, mitmCommand);
+/** Origin verification settings: 3proxy's ssl_cli (upstreamTls, parents) and ssl_mitm read the same ones. */
+const TLS_AND_MITM = (min: number, max: number): LegacyCommand =>
+  cmd(min, max, (st, args) => {
+    pending.tlsCommand(st, args);
+    mitmCommand(st, args);
+  });
 const PCRE = (min: number): LegacyCommand =>
   cmd(min, 0, (st, args) => st.warn('PRXWRN007', `${args[0] ?? ''} needs the regex-filter plugin; this rule is not translated yet, so nothing is filtered`));
 
@@ -123,15 +131,22 @@ export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   // ssl.c: every setting but ssl_certcache takes an optional value (none unsets it).
   ...Object.fromEntries(
     [
-      ['ssl_mitm', 1, 1], ['ssl_nomitm', 1, 1], ['ssl_cli', 1, 1], ['ssl_client', 1, 1], ['ssl_nocli', 1, 1], ['ssl_noclient', 1, 1],
-      ['ssl_client_mode', 1, 2], ['ssl_client_cert', 1, 2], ['ssl_client_key', 1, 2], ['ssl_server_ca_key', 1, 2],
-      ['ssl_server_ca_dir', 1, 2], ['ssl_server_ca_store', 1, 2], ['ssl_client_ca_file', 1, 2], ['ssl_client_ca_dir', 1, 2],
-      ['ssl_client_ca_store', 1, 2], ['ssl_certcache', 2, 2], ['ssl_client_verify', 1, 1], ['ssl_client_no_verify', 1, 1],
+      ['ssl_cli', 1, 1], ['ssl_client', 1, 1], ['ssl_nocli', 1, 1], ['ssl_noclient', 1, 1],
+      ['ssl_client_mode', 1, 2], ['ssl_client_cert', 1, 2], ['ssl_client_key', 1, 2],
+      ['ssl_server_ca_dir', 1, 2], ['ssl_server_ca_store', 1, 2], ['ssl_client_ca_dir', 1, 2],
+      ['ssl_client_ca_store', 1, 2],
       ['ssl_client_ciphersuites', 1, 2], ['ssl_server_ciphersuites', 1, 2], ['ssl_client_cipher_list', 1, 2],
       ['ssl_server_cipher_list', 1, 2], ['ssl_client_min_proto_version', 1, 2], ['ssl_client_max_proto_version', 1, 2],
       ['ssl_server_min_proto_version', 1, 2], ['ssl_server_max_proto_version', 1, 2], ['ssl_client_sni', 1, 2], ['ssl_client_alpn', 1, 0],
     ].map(([name, min, max]) => [name as string, TLS(min as number, max as number)]),
   ),
+  ssl_mitm: MITM(1, 1),
+  ssl_nomitm: MITM(1, 1),
+  ssl_server_ca_key: MITM(2, 2),
+  ssl_certcache: MITM(2, 2),
+  ssl_client_verify: TLS_AND_MITM(1, 1),
+  ssl_client_no_verify: TLS_AND_MITM(1, 1),
+  ssl_client_ca_file: TLS_AND_MITM(1, 2),
   pcre: PCRE(4),
   pcre_rewrite: PCRE(5),
   pcre_extend: PCRE(2),

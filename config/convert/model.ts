@@ -73,6 +73,7 @@ export interface ServiceOut {
   accessLog?: LogSetting;
   tls?: Record<string, unknown>;
   upstreamTls?: Record<string, unknown>;
+  mitm?: Record<string, unknown>;
   options?: Record<string, unknown>;
 }
 

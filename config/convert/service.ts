@@ -9,6 +9,7 @@ import type { ServiceFlags } from './flags';
 import type { AclRule, LogSetting, ServiceOut, SourceRef } from './model';
 import { DEFAULT_LOG_FORMAT } from './model';
 import type { ConvertState, TlsPolicy } from './state';
+import { mitmOf } from './mitm-commands';
 
 /** Default ports from conf.c h_proxy (smtpp: 587 in 3proxy 1.0.0's code). */
 export const DEFAULT_PORTS: Readonly<Record<string, number>> = {
@@ -227,6 +228,7 @@ export function service(st: ConvertState, args: readonly string[]): void {
   if (acl !== undefined) tlsParents(st, acl);
   const tls = tlsOf(st);
   const upstreamTls = upstreamTlsOf(st, type, acl);
+  const mitm = mitmOf(st, type);
   // Built in the emitted key order: name, type, listen, external, target, auth, acl, ...
   const svc: ServiceOut = {
     name: uniqueName(st, type, listen),
@@ -242,6 +244,7 @@ export function service(st: ConvertState, args: readonly string[]): void {
   svc.accessLog = accessLogOf(st, flags);
   if (tls !== undefined) svc.tls = tls;
   if (upstreamTls !== undefined) svc.upstreamTls = upstreamTls;
+  if (mitm !== undefined) svc.mitm = mitm;
   if (Object.keys(flags.options).length > 0) svc.options = flags.options;
   st.services.push(st.sourced(svc));
   const meta: { rules: AclRule[]; auth?: SourceRef } = { rules: acl === undefined ? [] : [...st.acl] };

@@ -41,6 +41,8 @@ export interface AclRuleSpec {
   /** Parent hops, opaque here (the connect step interprets them). Not allowed on deny. */
   readonly parents?: readonly unknown[];
   readonly nolog?: boolean;
+  /** Intercept (true) or tunnel (false) a CONNECT this rule admits, in a service with `mitm:`. */
+  readonly mitm?: boolean;
   /** 3proxy `weight`; 0 or absent = none. */
   readonly weight?: number;
 }

@@ -10,11 +10,16 @@
  * With the service's `upstreamTls:` (3proxy ssl_cli) direct and chained sockets get a verified
  * TLS layer to the origin (pooled as such: the pool is the service's); an `http` parent is
  * reached in plain text, since it is that parent that connects to the origin.
+ *
+ *   mitm      (MITM inner requests, createTlsUpstream) the same two agents with TLS on top of
+ *             the dialed socket: SNI and verification for the name the client asked for,
+ *             pooled per that name
  */
 import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isIP } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Env } from '../../core/env';
 import type { Session } from '../../core/session';
 import type { FamilyPolicy } from '../../core/net/resolver';
@@ -22,6 +27,7 @@ import { proxyError, type ProxyError } from '../../core/errors';
 import { isOwnListener } from '../../core/net/dialer';
 import type { ChainDialer } from '../connect';
 import { upstreamTls, type TlsClientMaterial } from '../../core/tls-client';
+import { MITM_KEY, type MitmTunnel } from '../readRequest/http-mitm';
 
 /** session.state key of the service's HttpUpstream. */
 export const UPSTREAM_KEY = 'http.upstream';
@@ -44,12 +50,24 @@ export interface HttpUpstream extends HttpUpstreamOptions {
   readonly chainPool: Agent;
   /** Plain-text pool for an `http` parent when `pool` speaks TLS to origins (else `pool`). */
   readonly parentPool: Agent;
+  /** Set for intercepted requests (MITM): they go out over TLS with these checks. */
+  readonly mitmTls?: TlsUpstreamOptions;
+}
+
+/** TLS towards origins for intercepted requests. */
+export interface TlsUpstreamOptions {
+  /** Verify the certificate chain and the name (default on; off only by explicit config). */
+  readonly verify: boolean;
+  /** PEM CA(s) trusted instead of Node's public roots; null = the public roots. */
+  readonly ca: string | null;
 }
 
 /** How long an idle upstream connection stays in the pool. */
 const FREE_SOCKET_TIMEOUT_MS = 30_000;
 
 type Dial = (options: ClientRequestArgs, session: Session) => Promise<Socket>;
+/** Request option carrying the TLS server name into the agent (pool key and SNI). */
+const SERVERNAME_OPTION = 'rx3Servername';
 
 /** An Agent whose sockets are opened by our dialers (async createConnection, Node's callback form). */
 class DialingAgent extends Agent {
@@ -78,6 +96,62 @@ class DialingAgent extends Agent {
     );
     return undefined;
   }
+}
+
+/** The server name a TLS request option carries ('' when none). */
+function serverName(options: ClientRequestArgs | undefined): string {
+  const v = (options as Record<string, unknown> | undefined)?.[SERVERNAME_OPTION];
+  return typeof v === 'string' ? v : '';
+}
+
+/** Pools TLS connections per host:port and server name: one name's connection never serves another. */
+class TlsDialingAgent extends DialingAgent {
+  override getName(options?: ClientRequestArgs): string {
+    return `${super.getName(options)}:tls:${serverName(options)}`;
+  }
+}
+
+/** Certificate problems (chain, name, dates) as opposed to a broken handshake. */
+const VERIFY_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSUER/;
+
+/**
+ * TLS client handshake on a dialed socket: resolves when the origin is verified (or
+ * verification is off), rejects with PRX_ERR_MITM_ORIGIN_VERIFY / _HANDSHAKE; both sockets are
+ * destroyed on failure, on timeout, and when the session ends first.
+ */
+function startTls(raw: Socket, name: string, t: TlsUpstreamOptions, timeoutMs: number, session: Session): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock: TLSSocket = tlsConnect({
+      socket: raw,
+      host: name,
+      // SNI carries names only (RFC 6066); an address is still checked against the IP SANs.
+      ...(isIP(name) === 0 ? { servername: name } : {}),
+      ...(t.ca !== null ? { ca: t.ca } : {}),
+      rejectUnauthorized: t.verify,
+      ALPNProtocols: ['http/1.1'],
+    });
+    let settled = false;
+    const fail = (err: ProxyError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      raw.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(proxyError('PRX_ERR_MITM_ORIGIN_HANDSHAKE', `no TLS handshake from ${name} in ${timeoutMs} ms`)), timeoutMs);
+    sock.once('secureConnect', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(sock);
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? err.message;
+      fail(VERIFY_CODE.test(code) ? proxyError('PRX_ERR_MITM_ORIGIN_VERIFY', `${code} for ${name}`) : proxyError('PRX_ERR_MITM_ORIGIN_HANDSHAKE', `${code} with ${name}`));
+    });
+    void session.finished.then(() => fail(proxyError('PRX_ERR_SESSION_KILLED', 'session ended during the origin TLS handshake')));
+  });
 }
 
 /**
@@ -160,6 +234,22 @@ export function createUpstream(env: Env, o: HttpUpstreamOptions): HttpUpstream {
   };
 }
 
+/**
+ * The upstream of intercepted requests: dialed like createUpstream's, then TLS. Not part of
+ * createUpstream because only a service with `mitm:` needs it (operators/mitm builds it).
+ */
+export function createTlsUpstream(env: Env, o: HttpUpstreamOptions, t: TlsUpstreamOptions): HttpUpstream {
+  const name = (opts: ClientRequestArgs): string => serverName(opts) || (opts.host ?? '');
+  return {
+    ...o,
+    mitmTls: t,
+    // Unused: an intercepted request never goes to an HTTP parent as an absolute URI (routeFor).
+    parentPool: new DialingAgent(true, (opts, s) => dialDirect(env, o, opts, s)),
+    pool: new TlsDialingAgent(true, async (opts, s) => startTls(await dialDirect(env, o, opts, s), name(opts), t, o.connectTimeoutMs, s)),
+    chainPool: new TlsDialingAgent(false, async (opts, s) => startTls(await dialChain(env, o, s), name(opts), t, o.connectTimeoutMs, s)),
+  };
+}
+
 /** A parent entry as the config gives it (schemas/common.ts `parent`). */
 interface ParentSpec {
   readonly type?: string;
@@ -179,7 +269,7 @@ export interface Route {
   /** Extra request headers (Proxy-Authorization for an HTTP parent). */
   readonly extra: readonly (readonly [string, string])[];
   readonly localAddress: string | undefined;
-  readonly sessionOption: Record<string, Session>;
+  readonly sessionOption: Record<string, Session | string>;
 }
 
 /** Chooses the route: direct, one HTTP parent (absolute URI), or the chain dialer. */
@@ -188,6 +278,14 @@ export function routeFor(session: Session, up: HttpUpstream, path: string, absol
   const sessionOption = { [SESSION_OPTION]: session };
   const localAddress = session.externalAddress ?? undefined;
   const first = session.parents[0] as ParentSpec | undefined;
+  if (up.mitmTls !== undefined) {
+    // Intercepted: TLS to the tunnel's host, through the chain when there are parents (an
+    // HTTP parent cannot take an https:// absolute URI).
+    const tunnel = session.state.get(MITM_KEY) as MitmTunnel | undefined;
+    const tlsOption = { ...sessionOption, [SERVERNAME_OPTION]: tunnel?.servername ?? req.host };
+    const agent = first === undefined ? up.pool : up.chainPool;
+    return { host: req.address ?? req.host, port: req.port, path, agent, extra: [], localAddress, sessionOption: tlsOption };
+  }
   if (first === undefined) {
     return { host: req.address ?? req.host, port: req.port, path, agent: up.pool, extra: [], localAddress, sessionOption };
   }

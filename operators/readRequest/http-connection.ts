@@ -15,6 +15,7 @@ import { proxyError, type ProxyError } from '../../core/errors';
 import type { HttpUpstream } from '../mapSockets/http-upstream';
 import { buildSession, connectSession } from './http-session';
 import { FTP_CONTEXT_KEY, type FtpContext } from '../mapSockets/ftp-context';
+import { MITM_KEY } from './http-mitm';
 
 /** The connection-side callbacks a socket's parser events are routed to. */
 export interface ConnectionHooks {
@@ -71,11 +72,20 @@ export class ConnectionReader implements ConnectionHooks {
   }
 
   connect(req: IncomingMessage, head: Buffer): void {
+    if (this.insideTunnel('CONNECT')) return;
     this.emit(connectSession(this.first, req, head, this.rc.responder), false);
   }
 
   upgrade(req: IncomingMessage, head: Buffer): void {
+    if (this.insideTunnel('Upgrade')) return;
     this.emit(buildSession(this.first, req, this.rc.responder, this.rc.upstream, head), false);
+  }
+
+  /** CONNECT and Upgrade inside an intercepted tunnel are refused (501), not relayed in clear. */
+  private insideTunnel(what: string): boolean {
+    if (!this.first.state.has(MITM_KEY)) return false;
+    this.failed(proxyError('PRX_ERR_MITM_UNSUPPORTED', what));
+    return true;
   }
 
   clientError(err: NodeJS.ErrnoException): void {

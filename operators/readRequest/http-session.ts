@@ -9,6 +9,7 @@ import { HEADERS_KEY, TUNNEL_KEY } from '../filterHeaders';
 import { fromRaw } from '../filterHeaders/headers';
 import { UPSTREAM_KEY, type HttpUpstream } from '../mapSockets/http-upstream';
 import { TARGET_KEY, UPGRADE_HEAD_KEY, addressOf, basicCredentials, operationOf, splitHostPort, targetOf } from './http-request';
+import { MITM_KEY, tunnelTarget, type MitmTunnel } from './http-mitm';
 
 function requestLine(req: IncomingMessage): string {
   return `${req.method ?? ''} ${req.url ?? ''} HTTP/${req.httpVersion}`;
@@ -27,7 +28,8 @@ function takeCredentials(session: Session, req: IncomingMessage): void {
  */
 export function buildSession(first: Session, req: IncomingMessage, responder: Responder, upstream: HttpUpstream, upgradeHead?: Buffer): Session {
   const method = req.method ?? '';
-  let target = targetOf(req);
+  const tunnel = first.state.get(MITM_KEY) as MitmTunnel | undefined;
+  let target = tunnel === undefined ? targetOf(req) : tunnelTarget(req, tunnel);
   const ftp = !(target instanceof ProxyError) && target.ftp !== undefined;
   if (ftp && upgradeHead !== undefined) target = proxyError('PRX_ERR_HTTP_BAD_REQUEST', 'Upgrade of an ftp:// URL');
   const t = target instanceof ProxyError ? null : target;
@@ -37,18 +39,26 @@ export function buildSession(first: Session, req: IncomingMessage, responder: Re
     host: t?.host ?? '',
     port: t?.port ?? 0,
     address: t === null ? null : addressOf(t.host),
+    // Inside a tunnel the log shows the whole https:// URL, not the bare path the client sent;
     // 3proxy logs ftp:// request lines without the credentials.
-    text: ftp && t !== null ? `${method} ${t.absolute} HTTP/${req.httpVersion}` : requestLine(req),
+    text: (tunnel !== undefined || ftp) && t !== null ? `${method} ${t.absolute} HTTP/${req.httpVersion}` : requestLine(req),
     method,
-    url: req.url ?? '',
+    url: tunnel !== undefined && t !== null ? t.absolute : (req.url ?? ''),
   };
   const s = new Session(first.connection, first.service, info, responder);
   s.httpRequest = req;
   s.relayMode = ftp ? 'ftp-http' : upgradeHead === undefined ? 'http' : 'stream';
   if (ftp && t !== null && ftpOperation(method) === 'HTTP_OTHER') target = proxyError('PRX_ERR_NOT_IMPLEMENTED', `${method.slice(0, 20)} on ftp:// (GET, HEAD and PUT are)`);
   takeCredentials(s, req);
+  if (tunnel !== undefined) {
+    s.state.set(MITM_KEY, tunnel);
+    if (s.user === null) {
+      s.user = tunnel.user;
+      s.password = tunnel.password;
+    }
+  }
   s.state.set(HEADERS_KEY, fromRaw(req.rawHeaders));
-  s.state.set(UPSTREAM_KEY, upstream);
+  s.state.set(UPSTREAM_KEY, tunnel?.upstream ?? upstream);
   if (upgradeHead !== undefined) {
     s.state.set(TUNNEL_KEY, true);
     s.state.set(UPGRADE_HEAD_KEY, upgradeHead);

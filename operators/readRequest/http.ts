@@ -23,7 +23,7 @@ import type { FamilyPolicy } from '../../core/net/resolver';
 import { protocolReaders, type ProtocolReader } from './protocols';
 import { httpResponder } from './http-responder';
 import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './http-connection';
-import { createUpstream } from '../mapSockets/http-upstream';
+import { createUpstream, type HttpUpstreamOptions } from '../mapSockets/http-upstream';
 import { ftpContext } from '../mapSockets/ftp-context';
 import { tlsClientMaterialFor, type TlsClientConfig } from '../../core/tls-client';
 
@@ -51,25 +51,31 @@ export function parseError(err: NodeJS.ErrnoException): ProxyError {
 }
 
 
+/** The upstream settings of a proxy service (timeouts, family, -T), for plain and MITM upstreams. */
+export function upstreamOptions(cfg: Readonly<Record<string, unknown>>): HttpUpstreamOptions {
+  const o = (cfg['options'] ?? {}) as Record<string, unknown>;
+  const timeouts = (cfg['timeouts'] ?? {}) as Record<string, string>;
+  return {
+    connectTimeoutMs: parseDuration(timeouts['connect'] ?? '15s'),
+    responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
+    family: (o['family'] as FamilyPolicy | undefined) ?? '46',
+    passProxyHeaders: o['passProxyHeaders'] === true,
+    tls: cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig),
+  };
+}
+
 export const httpReader: ProtocolReader = {
   name: 'http',
   create(options, env, ctx) {
     const cfg = ctx.service.config;
     const o = (cfg['options'] ?? {}) as Record<string, unknown>;
-    const timeouts = (cfg['timeouts'] ?? {}) as Record<string, string>;
     const hooks = new WeakMap<Socket, ConnectionHooks>();
     const maxHeader = o['maxHeaderSize'] === undefined ? DEFAULT_MAX_HEADER : parseSize(o['maxHeaderSize'] as string | number);
     const rc: ReaderContext = {
       server: parserServer(maxHeader, hooks),
       hooks,
       responder: httpResponder(o['userAuth'] === 'never'),
-      upstream: createUpstream(env, {
-        connectTimeoutMs: parseDuration(timeouts['connect'] ?? '15s'),
-        responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
-        family: (o['family'] as FamilyPolicy | undefined) ?? '46',
-        passProxyHeaders: o['passProxyHeaders'] === true,
-        tls: cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig),
-      }),
+      upstream: createUpstream(env, upstreamOptions(cfg)),
       ftp: ftpContext(env, ctx, parseDuration((o['responseTimeout'] as string | undefined) ?? '60s')),
       handshakeMs: options.handshakeTimeoutMs,
       requireUser: o['userAuth'] === 'required',
