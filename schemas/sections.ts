@@ -294,6 +294,8 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
 /** Flags every template accepts in `options:` (3proxy flags valid for all services). */
 export const commonOptionProperties: Record<string, Record<string, unknown>> = {
   family: { type: 'string', enum: ['4', '6', '46', '64'], description: 'Resolve targets to IPv4/IPv6 only, or prefer one (3proxy -4 -6 -46 -64).' },
+  happyEyeballs: { type: 'boolean', description: 'Race IPv4 and IPv6 addresses of a target or first parent (RFC 8305, beyond 3proxy); off by default.' },
+  attemptDelay: desc('Happy Eyeballs: delay before the next address is tried (default 250ms).', ref('duration')),
   proxyProtocol: { type: 'boolean', description: 'Expect a PROXY protocol v1/v2 header from the client (3proxy -H).' },
   halfClose: { type: 'boolean', default: true, description: 'Relay TCP half-close (default); false ends the session when either side closes (3proxy -C).' },
   silent: { type: 'boolean', description: 'Do not log start, stop and accept errors (3proxy -t).' },

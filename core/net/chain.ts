@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { proxyError, toProxyError, type ProxyError } from '../errors';
 import type { Env } from '../env';
 import type { Session } from '../session';
-import type { FamilyPolicy } from './resolver';
+import type { FamilyPolicy, ResolvedAddress } from './resolver';
+import { interleaveFamilies, raceConnect } from './happy-eyeballs';
 import { buildV1, buildV2, ipBytes } from './proxy-protocol';
 import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
 import type { ChainDialer } from '../../operators/connect';
@@ -86,6 +87,8 @@ export interface ChainOptions {
   readonly family: FamilyPolicy;
   readonly localAddress: string | undefined;
   readonly signal: AbortSignal;
+  /** Happy Eyeballs toward the first hop (or the target) when set. */
+  readonly attemptDelayMs?: number | undefined;
 }
 
 const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b', 'tcp']);
@@ -146,7 +149,7 @@ export class ParentChain implements ChainDialer {
     const first = real[0];
     const dialTo = first === undefined ? { host: req.address ?? req.host, port: req.port } : this.hopAddress(session, first);
     const addrs = await this.env.resolver.resolve(dialTo.host, opts.family, opts.signal);
-    const socket = await this.dialFirst(addrs.map((a) => a.address), dialTo.port, localAddress, opts, first);
+    const socket = await this.dialFirst(addrs, dialTo.port, localAddress, opts, first);
     try {
       const v = haBefore.get(0);
       if (v !== undefined) socket.write(haHeader(session, v));
@@ -158,14 +161,24 @@ export class ParentChain implements ChainDialer {
     }
   }
 
-  private async dialFirst(addrs: readonly string[], port: number, localAddress: string | undefined, opts: ChainOptions, hop: ParentSpec | undefined): Promise<Socket> {
+  private async dialFirst(addrs: readonly ResolvedAddress[], port: number, localAddress: string | undefined, opts: ChainOptions, hop: ParentSpec | undefined): Promise<Socket> {
     let last: unknown = proxyError('PRX_ERR_DNS_NOT_FOUND', String(port));
-    for (const host of addrs) {
+    const dial = (a: ResolvedAddress, signal: AbortSignal): Promise<Socket> =>
+      this.env.dialer.dial({ host: a.address, port, localAddress, timeoutMs: opts.timeoutMs, signal });
+    if (opts.attemptDelayMs !== undefined && addrs.length > 1) {
       try {
-        return await this.env.dialer.dial({ host, port, localAddress, timeoutMs: opts.timeoutMs, signal: opts.signal });
+        return (await raceConnect(interleaveFamilies(addrs), dial, opts.attemptDelayMs, opts.signal)).socket;
       } catch (err) {
         last = err;
-        if (opts.signal.aborted) break;
+      }
+    } else {
+      for (const a of addrs) {
+        try {
+          return await dial(a, opts.signal);
+        } catch (err) {
+          last = err;
+          if (opts.signal.aborted) break;
+        }
       }
     }
     if (hop !== undefined) this.failedUntil.set(this.key(hop), this.env.clock.now() + this.backoffMs);

@@ -16,6 +16,7 @@ import type { Session } from '../../core/session';
 import type { FamilyPolicy } from '../../core/net/resolver';
 import { proxyError, type ProxyError } from '../../core/errors';
 import { isOwnListener } from '../../core/net/dialer';
+import { interleaveFamilies, raceConnect } from '../../core/net/happy-eyeballs';
 import type { ChainDialer } from '../connect';
 
 /** session.state key of the service's HttpUpstream. */
@@ -28,6 +29,8 @@ export interface HttpUpstreamOptions {
   /** Time the upstream has to start answering once the request is sent (504 after). */
   readonly responseTimeoutMs: number;
   readonly family: FamilyPolicy;
+  /** Happy Eyeballs attempt delay when the service asks for it (core/net/happy-eyeballs.ts). */
+  readonly attemptDelayMs?: number | undefined;
   /** 3proxy -T: Proxy-* headers of responses pass through. */
   readonly passProxyHeaders: boolean;
 }
@@ -73,6 +76,13 @@ async function dialDirect(env: Env, o: HttpUpstreamOptions, options: ClientReque
   const family = isIP(host);
   const signal = family === 0 ? session.abort.signal : undefined;
   const addrs = family !== 0 ? [{ address: host, family: family as 4 | 6 }] : await env.resolver.resolve(host, o.family, signal);
+  if (o.attemptDelayMs !== undefined && addrs.length > 1) {
+    const usable = addrs.filter((a) => !isOwnListener(session.connection, a.address, port));
+    if (usable.length === 0) throw proxyError('PRX_ERR_REQUEST_RECURSION');
+    const dial = (a: { address: string }, sig: AbortSignal): Promise<Socket> =>
+      env.dialer.dial({ host: a.address, port, localAddress: options.localAddress, timeoutMs: o.connectTimeoutMs, signal: sig });
+    return (await raceConnect(interleaveFamilies(usable), dial, o.attemptDelayMs, session.abort.signal)).socket;
+  }
   let last: ProxyError | null = null;
   for (const a of addrs) {
     if (isOwnListener(session.connection, a.address, port)) {
@@ -115,6 +125,7 @@ function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<
     family: o.family,
     localAddress: session.externalAddress ?? undefined,
     signal: session.abort.signal,
+    attemptDelayMs: o.attemptDelayMs,
   });
 }
 

@@ -23,6 +23,7 @@ import { protocolReaders, type ProtocolReader } from './protocols';
 import { httpResponder } from './http-responder';
 import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './http-connection';
 import { createUpstream } from '../mapSockets/http-upstream';
+import { attemptDelayOf } from '../../core/net/happy-eyeballs';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -64,6 +65,7 @@ export const httpReader: ProtocolReader = {
         connectTimeoutMs: parseDuration(timeouts['connect'] ?? '15s'),
         responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
         family: (o['family'] as FamilyPolicy | undefined) ?? '46',
+        attemptDelayMs: attemptDelayOf(o),
         passProxyHeaders: o['passProxyHeaders'] === true,
       }),
       handshakeMs: options.handshakeTimeoutMs,
