@@ -7,6 +7,8 @@
  *
  * The whole chain is tried `parentRetries` times (root config, default 2). Beyond 3proxy: a
  * hop that failed is skipped for a back-off period when its group has a healthy alternative.
+ * The failure time is shared by every service of the process; each service applies its own
+ * period (`options.parentBackoff`, else the root `parentBackoff`, default 30s; 0 = never skip).
  */
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
@@ -19,6 +21,7 @@ import { interleaveFamilies, raceConnect } from './happy-eyeballs';
 import { buildV1, buildV2, ipBytes } from './proxy-protocol';
 import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
 import type { ChainDialer } from '../../operators/connect';
+import { parseDuration } from '../../config/units';
 
 /** One `parents:` entry as validated by schemas/common.ts. */
 export interface ParentSpec {
@@ -30,6 +33,12 @@ export interface ParentSpec {
   readonly password?: string;
   /** PROXY protocol version an `ha` or `tcp` hop writes (default 1 for ha; tcp writes none without it). */
   readonly proxyProtocol?: 1 | 2;
+}
+
+/** A service's own `options.parentBackoff` (ms), undefined when it has none. */
+export function serviceBackoffMs(serviceOptions: Readonly<Record<string, unknown>>): number | undefined {
+  const v = serviceOptions['parentBackoff'] as string | number | undefined;
+  return v === undefined ? undefined : parseDuration(v);
 }
 
 /** Draws one hop per weight group (3proxy semantics); `healthy` lets a drawn hop be swapped. */
@@ -89,33 +98,47 @@ export interface ChainOptions {
   readonly signal: AbortSignal;
   /** Happy Eyeballs toward the first hop (or the target) when set. */
   readonly attemptDelayMs?: number | undefined;
+  /** The service's back-off period; undefined: the root `parentBackoff`, else the chain's default. */
+  readonly backoffMs?: number | undefined;
 }
 
 const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b', 'tcp']);
 
 export class ParentChain implements ChainDialer {
-  private readonly failedUntil = new Map<string, number>();
+  /** When each hop last failed (clock ms); entries older than any back-off are harmless. */
+  private readonly failedAt = new Map<string, number>();
+  private readonly rootBackoffMs: number;
   constructor(
     private readonly env: Env,
-    private readonly backoffMs = 30000,
+    backoffMs = 30000,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    const root = env.config['parentBackoff'] as string | number | undefined;
+    this.rootBackoffMs = root === undefined ? backoffMs : parseDuration(root);
+  }
 
   private key(p: ParentSpec): string {
     return `${p.type} ${p.host}:${p.port}`;
   }
 
-  isHealthy(p: ParentSpec): boolean {
-    const until = this.failedUntil.get(this.key(p));
-    return until === undefined || until <= this.env.clock.now();
+  /** False while `p` is inside the back-off period after its last failure. */
+  isHealthy(p: ParentSpec, backoffMs = this.rootBackoffMs): boolean {
+    if (backoffMs <= 0) return true;
+    const at = this.failedAt.get(this.key(p));
+    return at === undefined || at + backoffMs <= this.env.clock.now();
+  }
+
+  private markFailed(p: ParentSpec): void {
+    this.failedAt.set(this.key(p), this.env.clock.now());
   }
 
   async connect(session: Session, opts: ChainOptions): Promise<Socket> {
     const retries = (this.env.config['parentRetries'] as number | undefined) ?? 2;
     let last: ProxyError = proxyError('PRX_ERR_INTERNAL', 'empty parent chain');
     const candidates = session.parents as ParentSpec[];
+    const backoffMs = opts.backoffMs ?? this.rootBackoffMs;
     for (let attempt = 0; attempt < retries; attempt++) {
-      const hops = pickChain(candidates, this.random, (p) => this.isHealthy(p));
+      const hops = pickChain(candidates, this.random, (p) => this.isHealthy(p, backoffMs));
       // From here on session.parents is the drawn chain (one per group): %h counts its hops.
       session.parents = hops;
       try {
@@ -181,7 +204,7 @@ export class ParentChain implements ChainDialer {
         }
       }
     }
-    if (hop !== undefined) this.failedUntil.set(this.key(hop), this.env.clock.now() + this.backoffMs);
+    if (hop !== undefined) this.markFailed(hop);
     throw last;
   }
 
@@ -207,7 +230,7 @@ export class ParentChain implements ChainDialer {
     } catch (err) {
       if (opts.signal.aborted) throw proxyError('PRX_ERR_SESSION_KILLED', 'aborted during parent handshake');
       const e = timedOut ?  proxyError('PRX_ERR_PARENT_TIMEOUT', current === undefined ? '?' : this.key(current)) : toProxyError(err);
-      if (current !== undefined && !e.code.endsWith('_REFUSED')) this.failedUntil.set(this.key(current), this.env.clock.now() + this.backoffMs);
+      if (current !== undefined && !e.code.endsWith('_REFUSED')) this.markFailed(current);
       throw e;
     } finally {
       clearTimeout(timer);

@@ -20,6 +20,7 @@ import { isOwnListener } from '../../core/net/dialer';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { attemptDelayOf, interleaveFamilies, raceConnect } from '../../core/net/happy-eyeballs';
 import type { ResolvedAddress } from '../../core/net/resolver';
+import { serviceBackoffMs } from '../../core/net/chain';
 
 export interface ConnectOptions {
   timeout?: string;
@@ -32,7 +33,14 @@ export interface ConnectOptions {
 export interface ChainDialer {
   connect(
     session: Session,
-    opts: { timeoutMs: number; family: FamilyPolicy; localAddress: string | undefined; signal: AbortSignal; attemptDelayMs?: number | undefined },
+    opts: {
+      timeoutMs: number;
+      family: FamilyPolicy;
+      localAddress: string | undefined;
+      signal: AbortSignal;
+      attemptDelayMs?: number | undefined;
+      backoffMs?: number | undefined;
+    },
   ): Promise<Socket>;
 }
 
@@ -62,6 +70,7 @@ export const connect = defineOperator<ConnectOptions>({
     const family = options.family ?? (serviceOptions['family'] as FamilyPolicy | undefined) ?? '46';
     const externals = externalAddresses(cfg['external']);
     const attemptDelayMs = attemptDelayOf(options as Record<string, unknown>, serviceOptions);
+    const backoffMs = serviceBackoffMs(serviceOptions);
     // The direct path takes no AbortSignal (no AbortController per session): the socket being
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
@@ -69,7 +78,7 @@ export const connect = defineOperator<ConnectOptions>({
       const localAddress = session.externalAddress ?? undefined;
       const socket =
         session.parents.length > 0
-          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal: session.abort.signal, attemptDelayMs })
+          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal: session.abort.signal, attemptDelayMs, backoffMs })
           : await dialDirect(env, session, { timeoutMs, family, externals, attemptDelayMs });
       attach(session, socket);
       await session.responder.connected(session);

@@ -31,6 +31,8 @@ export interface HttpUpstreamOptions {
   readonly family: FamilyPolicy;
   /** Happy Eyeballs attempt delay when the service asks for it (core/net/happy-eyeballs.ts). */
   readonly attemptDelayMs?: number | undefined;
+  /** The service's parent back-off (`options.parentBackoff`), if it sets one. */
+  readonly backoffMs?: number | undefined;
   /** 3proxy -T: Proxy-* headers of responses pass through. */
   readonly passProxyHeaders: boolean;
 }
@@ -126,6 +128,7 @@ function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<
     localAddress: session.externalAddress ?? undefined,
     signal: session.abort.signal,
     attemptDelayMs: o.attemptDelayMs,
+    backoffMs: o.backoffMs,
   });
 }
 

@@ -24,6 +24,7 @@ import { httpResponder } from './http-responder';
 import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './http-connection';
 import { createUpstream } from '../mapSockets/http-upstream';
 import { attemptDelayOf } from '../../core/net/happy-eyeballs';
+import { serviceBackoffMs } from '../../core/net/chain';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -66,6 +67,7 @@ export const httpReader: ProtocolReader = {
         responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
         family: (o['family'] as FamilyPolicy | undefined) ?? '46',
         attemptDelayMs: attemptDelayOf(o),
+        backoffMs: serviceBackoffMs(o),
         passProxyHeaders: o['passProxyHeaders'] === true,
       }),
       handshakeMs: options.handshakeTimeoutMs,
