@@ -249,6 +249,7 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
     anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 2 }],
     description: 'Source address(es) for outgoing connections (3proxy -e); one IPv4 and/or one IPv6.',
   },
+  egress: desc('Egress address pool for this service (beyond 3proxy); an ACL rule egress wins over it, it wins over external.', ref('egress')),
   target: desc('Fixed target host:port (tcppm, udppm).', ref('hostPort')),
   auth: {
     type: 'array',

@@ -12,13 +12,15 @@
  */
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { proxyError, toProxyError, type ProxyError } from '../errors';
 import type { Env } from '../env';
 import type { Session } from '../session';
 import type { FamilyPolicy, ResolvedAddress } from './resolver';
 import { interleaveFamilies, raceConnect } from './happy-eyeballs';
-import { buildV1, buildV2, ipBytes } from './proxy-protocol';
+import { buildV1, buildV2 } from './proxy-protocol';
+import { randomInPrefix } from './egress';
+
+export { randomInPrefix };
 import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
 import type { ChainDialer } from '../../operators/connect';
 import { parseDuration } from '../../config/units';
@@ -73,24 +75,6 @@ function failover(group: readonly ParentSpec[], i: number, healthy: (p: ParentSp
   return group[i]!;
 }
 
-/** A random address inside "addr/len" (extip with a prefix: one egress address per connection). */
-export function randomInPrefix(cidr: string): string {
-  const [base = '', lenText = ''] = cidr.split('/');
-  const fam = isIP(base) === 6 ? 6 : 4;
-  const bytes = ipBytes(base, fam);
-  const len = Number(lenText);
-  const rnd = randomBytes(bytes.length);
-  for (let bit = len; bit < bytes.length * 8; bit++) {
-    const mask = 0x80 >> bit % 8;
-    const idx = bit >> 3;
-    bytes[idx] = (bytes[idx]! & ~mask) | (rnd[idx]! & mask);
-  }
-  if (fam === 4) return [...bytes].join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return groups.join(':');
-}
-
 export interface ChainOptions {
   readonly timeoutMs: number;
   readonly family: FamilyPolicy;
@@ -100,6 +84,8 @@ export interface ChainOptions {
   readonly attemptDelayMs?: number | undefined;
   /** The service's back-off period; undefined: the root `parentBackoff`, else the chain's default. */
   readonly backoffMs?: number | undefined;
+  /** Source address by the family of the address dialed (egress pools) when nothing else set one. */
+  readonly sourceFor?: ((family: 4 | 6) => string | undefined) | undefined;
 }
 
 const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b', 'tcp']);
@@ -187,7 +173,7 @@ export class ParentChain implements ChainDialer {
   private async dialFirst(addrs: readonly ResolvedAddress[], port: number, localAddress: string | undefined, opts: ChainOptions, hop: ParentSpec | undefined): Promise<Socket> {
     let last: unknown = proxyError('PRX_ERR_DNS_NOT_FOUND', String(port));
     const dial = (a: ResolvedAddress, signal: AbortSignal): Promise<Socket> =>
-      this.env.dialer.dial({ host: a.address, port, localAddress, timeoutMs: opts.timeoutMs, signal });
+      this.env.dialer.dial({ host: a.address, port, localAddress: localAddress ?? opts.sourceFor?.(a.family), timeoutMs: opts.timeoutMs, signal });
     if (opts.attemptDelayMs !== undefined && addrs.length > 1) {
       try {
         return (await raceConnect(interleaveFamilies(addrs), dial, opts.attemptDelayMs, opts.signal)).socket;

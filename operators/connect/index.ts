@@ -21,6 +21,7 @@ import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { attemptDelayOf, interleaveFamilies, raceConnect } from '../../core/net/happy-eyeballs';
 import type { ResolvedAddress } from '../../core/net/resolver';
 import { serviceBackoffMs } from '../../core/net/chain';
+import { serviceSource, type SourceChooser } from '../../core/net/egress';
 
 export interface ConnectOptions {
   timeout?: string;
@@ -40,6 +41,7 @@ export interface ChainDialer {
       signal: AbortSignal;
       attemptDelayMs?: number | undefined;
       backoffMs?: number | undefined;
+      sourceFor?: ((family: 4 | 6) => string | undefined) | undefined;
     },
   ): Promise<Socket>;
 }
@@ -68,9 +70,10 @@ export const connect = defineOperator<ConnectOptions>({
     const timeoutMs = parseDuration(options.timeout ?? timeouts['connect'] ?? '15s');
     const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
     const family = options.family ?? (serviceOptions['family'] as FamilyPolicy | undefined) ?? '46';
-    const externals = externalAddresses(cfg['external']);
     const attemptDelayMs = attemptDelayOf(options as Record<string, unknown>, serviceOptions);
     const backoffMs = serviceBackoffMs(serviceOptions);
+    // Pool (the ACL rule's, else the service's), then `external`, by the family being dialed.
+    const sourceFor = serviceSource(cfg, ctx.service.name);
     // The direct path takes no AbortSignal (no AbortController per session): the socket being
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
@@ -78,8 +81,16 @@ export const connect = defineOperator<ConnectOptions>({
       const localAddress = session.externalAddress ?? undefined;
       const socket =
         session.parents.length > 0
-          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal: session.abort.signal, attemptDelayMs, backoffMs })
-          : await dialDirect(env, session, { timeoutMs, family, externals, attemptDelayMs });
+          ? await chainDialer(env).connect(session, {
+              timeoutMs,
+              family,
+              localAddress,
+              signal: session.abort.signal,
+              attemptDelayMs,
+              backoffMs,
+              sourceFor: (f) => sourceFor(session, f),
+            })
+          : await dialDirect(env, session, { timeoutMs, family, sourceFor, attemptDelayMs });
       attach(session, socket);
       await session.responder.connected(session);
       return session;
@@ -95,27 +106,16 @@ function chainDialer(env: Env): ChainDialer {
   return chain;
 }
 
-/** `external:` as one address or a [v4, v6] pair (3proxy allows -e twice). */
-function externalAddresses(value: unknown): { v4?: string; v6?: string } {
-  const list = Array.isArray(value) ? (value as string[]) : typeof value === 'string' ? [value] : [];
-  const out: { v4?: string; v6?: string } = {};
-  for (const a of list) {
-    if (a.includes(':')) out.v6 = a;
-    else out.v4 = a;
-  }
-  return out;
-}
-
 async function dialDirect(
   env: Env,
   session: Session,
-  o: { timeoutMs: number; family: FamilyPolicy; externals: { v4?: string; v6?: string }; attemptDelayMs: number | undefined },
+  o: { timeoutMs: number; family: FamilyPolicy; sourceFor: SourceChooser; attemptDelayMs: number | undefined },
 ): Promise<Socket> {
   const req = session.request;
   const target = req.address ?? req.host;
   // Literal addresses need no lookup and no signal; names get the session's signal.
   const addrs = await env.resolver.resolve(target, o.family, isIP(target) === 0 ? session.abort.signal : undefined);
-  const sourceFor = (a: ResolvedAddress): string | undefined => session.externalAddress ?? (a.family === 6 ? o.externals.v6 : o.externals.v4);
+  const sourceFor = (a: ResolvedAddress): string | undefined => session.externalAddress ?? o.sourceFor(session, a.family);
   if (o.attemptDelayMs !== undefined && addrs.length > 1) return raceDirect(env, session, addrs, sourceFor, o.timeoutMs, o.attemptDelayMs);
   let last: ProxyError | null = null;
   for (const a of addrs) {

@@ -33,6 +33,8 @@ export interface HttpUpstreamOptions {
   readonly attemptDelayMs?: number | undefined;
   /** The service's parent back-off (`options.parentBackoff`), if it sets one. */
   readonly backoffMs?: number | undefined;
+  /** Source address (egress pool, then `external`) for a connection to an address of `family`. */
+  readonly sourceFor?: ((session: Session, family: 4 | 6) => string | undefined) | undefined;
   /** 3proxy -T: Proxy-* headers of responses pass through. */
   readonly passProxyHeaders: boolean;
 }
@@ -129,6 +131,7 @@ function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<
     signal: session.abort.signal,
     attemptDelayMs: o.attemptDelayMs,
     backoffMs: o.backoffMs,
+    sourceFor: o.sourceFor === undefined ? undefined : (f) => o.sourceFor?.(session, f),
   });
 }
 
@@ -166,8 +169,11 @@ export interface Route {
 export function routeFor(session: Session, up: HttpUpstream, path: string, absolute: string): Route {
   const req = session.request;
   const sessionOption = { [SESSION_OPTION]: session };
-  const localAddress = session.externalAddress ?? undefined;
   const first = session.parents[0] as ParentSpec | undefined;
+  // Chosen here, not per dial: the keep-alive pool keys sockets by source address, so a sticky
+  // user never reuses another user's connection. A name counts as the policy's first family.
+  const toFamily = (host: string): 4 | 6 => (isIP(host) === 6 || (isIP(host) === 0 && up.family.startsWith('6')) ? 6 : 4);
+  const localAddress = session.externalAddress ?? up.sourceFor?.(session, toFamily(first?.host ?? req.address ?? req.host));
   if (first === undefined) {
     return { host: req.address ?? req.host, port: req.port, path, agent: up.pool, extra: [], localAddress, sessionOption };
   }

@@ -25,6 +25,7 @@ import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './ht
 import { createUpstream } from '../mapSockets/http-upstream';
 import { attemptDelayOf } from '../../core/net/happy-eyeballs';
 import { serviceBackoffMs } from '../../core/net/chain';
+import { serviceSource } from '../../core/net/egress';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -68,6 +69,7 @@ export const httpReader: ProtocolReader = {
         family: (o['family'] as FamilyPolicy | undefined) ?? '46',
         attemptDelayMs: attemptDelayOf(o),
         backoffMs: serviceBackoffMs(o),
+        sourceFor: serviceSource(cfg, ctx.service.name),
         passProxyHeaders: o['passProxyHeaders'] === true,
       }),
       handshakeMs: options.handshakeTimeoutMs,
