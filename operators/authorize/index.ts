@@ -12,7 +12,7 @@
 import { defineOperator, sessionStep } from '../../core/operator';
 import { proxyError } from '../../core/errors';
 import type { AclDecision } from '../../core/acl';
-import { aclRequest, serviceAcl, DECISION_KEY } from './service-acl';
+import { evaluateAcl, serviceAcl, DECISION_KEY } from './service-acl';
 import { aclNeedsTargetAddress, targetResolver } from './target-address';
 import type { Session } from '../../core/session';
 import { EGRESS_KEY, egressPool, type EgressSpec } from '../../core/net/egress';
@@ -47,7 +47,7 @@ export const authorize = defineOperator<Record<string, never>>({
     const resolveTarget = targetResolver(acl, env, ctx.service);
     // No address targets: the walk is synchronous (no promise, no AbortController per request).
     const needsAddress = aclNeedsTargetAddress(acl);
-    const walk = (session: Session): Session => applyDecision(session, acl.evaluate(aclRequest(session, env.clock.now())));
+    const walk = (session: Session): Session => applyDecision(session, evaluateAcl(acl, session, env.clock.now()));
     return sessionStep((session) => {
       if (session.authMethod === 'none') return session;
       const made = session.state.get(DECISION_KEY) as AclDecision | undefined;

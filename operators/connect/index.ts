@@ -22,6 +22,7 @@ import { attemptDelayOf, interleaveFamilies, raceConnect } from '../../core/net/
 import type { ResolvedAddress } from '../../core/net/resolver';
 import { serviceBackoffMs } from '../../core/net/chain';
 import { serviceSource, type SourceChooser } from '../../core/net/egress';
+import { isLocalRedirect, localRedirector } from './local-redirect';
 
 export interface ConnectOptions {
   timeout?: string;
@@ -77,7 +78,9 @@ export const connect = defineOperator<ConnectOptions>({
     // The direct path takes no AbortSignal (no AbortController per session): the socket being
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
+    const redirect = localRedirector(env, ctx);
     const connectStream = async (session: Session): Promise<Session> => {
+      if (session.parents.length > 0 && isLocalRedirect(session.parents)) return redirect(session);
       const localAddress = session.externalAddress ?? undefined;
       const socket =
         session.parents.length > 0
