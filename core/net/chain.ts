@@ -248,7 +248,7 @@ export class ParentChain implements ChainDialer {
       case 'socks4b':
         return socks4Handshake(socket, name, target, creds, hop.type === 'socks4b');
       default:
-        return socks5Handshake(socket, name, target, creds, hop.type === 'socks5b');
+        await socks5Handshake(socket, name, target, creds, hop.type === 'socks5b');
     }
   }
 
@@ -260,7 +260,7 @@ export class ParentChain implements ChainDialer {
 }
 
 /** Parent credentials; user "*" passes the client's own (3proxy: code 4 when it gave none). */
-function credentials(session: Session, hop: ParentSpec): Credentials | null {
+export function credentials(session: Session, hop: ParentSpec): Credentials | null {
   if (hop.user === undefined || hop.user === '') return null;
   if (hop.user === '*') {
     if (session.user === null) throw proxyError('PRX_ERR_AUTH_REQUIRED');

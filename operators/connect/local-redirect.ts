@@ -36,10 +36,13 @@ interface Hop {
   readonly port?: number;
 }
 
+/** Entries whose 0.0.0.0 0 form means something else: the client's address (extip), a PROXY header to the target (ha). */
+const NOT_REDIRECTS = new Set(['extip', 'ha']);
+
 /** True when the session's chain starts with a local redirect. */
 export function isLocalRedirect(parents: readonly unknown[]): boolean {
   const p = parents[0] as Hop | undefined;
-  return p !== undefined && p.host === '0.0.0.0' && p.port === 0;
+  return p !== undefined && p.host === '0.0.0.0' && p.port === 0 && !NOT_REDIRECTS.has(p.type ?? '');
 }
 
 export type LocalRedirect = (session: Session) => Promise<Session>;
