@@ -1,6 +1,8 @@
 'use strict';
-// Prints rx3proxy / node-pipe ratios (medians over reps) from bench/run.sh's raw.tsv.
+// Prints A / B ratios (medians over reps) from a raw.tsv: rx3proxy / node-pipe for bench/run.sh
+// (the default), two-hops / one-hop for bench/chain.sh (`ratios.js RAW two-hops one-hop`).
 const { readFileSync } = require('node:fs');
+const [a = 'rx3proxy', b = 'node-pipe'] = process.argv.slice(3);
 const rows = readFileSync(process.argv[2], 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
 const vals = {};
 for (const [impl, , key, v] of rows) {
@@ -9,10 +11,10 @@ for (const [impl, , key, v] of rows) {
   vals[key][impl].push(Number(v));
 }
 const median = (a) => { const s = [...a].filter((x) => !Number.isNaN(x)).sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
-console.log('| figure | rx3proxy | node-pipe | ratio |');
+console.log(`| figure | ${a} | ${b} | ratio |`);
 console.log('|---|---|---|---|');
 for (const [key, byImpl] of Object.entries(vals)) {
-  const rx = median(byImpl['rx3proxy'] ?? []); const node = median(byImpl['node-pipe'] ?? []);
+  const rx = median(byImpl[a] ?? []); const node = median(byImpl[b] ?? []);
   // Ratios for rates and memory; latency and error counts are shown as they are.
   const ratio = key.endsWith('_p99_ms') || key.endsWith('_errors') ? '' : (rx / node).toFixed(2);
   console.log(`| ${key} | ${rx} | ${node} | ${ratio} |`);
