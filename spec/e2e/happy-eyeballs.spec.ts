@@ -27,18 +27,18 @@ function synSent(port: number): number {
   return out.split('\n').filter((l) => l.trim() !== '').length;
 }
 
-const config = (dnsPort: number, port: number, extra: string): string => `
+const config = (dnsPort: number, port: number, extra: string, acl = ''): string => `
 version: 1
 resolver: { servers: ["127.0.0.1:${dnsPort}"] }
 services:
   - name: m
     type: tcppm
     listen: 127.0.0.1:0
-    target: dual.test:${port}
+    target: ${acl === '' ? `dual.test:${port}` : '127.0.0.1:9'}
     accessLog: { to: none, format: json }
     timeouts: { connect: 1500ms }
     options: { family: "64"${extra} }
-`;
+${acl}`;
 
 /** Sends a line through the mapper and resolves with the echo and the time it took. */
 async function echoTime(proxy: RunningProxy): Promise<{ text: string; ms: number }> {
@@ -93,6 +93,14 @@ describe('Happy Eyeballs (RFC 8305)', () => {
     expect(r.ms).toBeGreaterThanOrEqual(90);
     expect(r.ms).toBeLessThan(1000);
     expect(synSent(echo.port)).toBe(before);
+  });
+
+  it('races the first parent hop too (a tcp parent given by name)', async () => {
+    const acl = `    acl: [{ allow: {}, parents: [{ type: tcp, host: dual.test, port: ${echo.port} }] }]\n`;
+    proxy = await startProxy(config(dns.port, echo.port, ', happyEyeballs: true, attemptDelay: 100ms', acl));
+    const r = await echoTime(proxy);
+    expect(r.text).toBe('hello');
+    expect(r.ms).toBeLessThan(1000);
   });
 
   it('without it the IPv6 attempt runs into the connect timeout first', async () => {
