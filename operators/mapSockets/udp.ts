@@ -145,6 +145,9 @@ class UdpAssociation {
     if (r !== undefined) return r;
     r = createSocket(family === 6 ? 'udp6' : 'udp4');
     r.on('error', (e) => this.drop('PRX_ERR_UDP_FAILED', e.message));
+    // Same source rule as TCP (ACL rule egress, service egress, external); sends wait for the bind.
+    const source = this.s.source?.(this.session, family);
+    if (source !== undefined) r.bind(0, source);
     r.on('message', (msg, rinfo) => this.fromRemote(msg, rinfo));
     this.remotes.set(family, r);
     return r;
@@ -209,7 +212,9 @@ async function openParentRelay(session: Session, s: SocksUdpSettings, hop: Paren
   const timeoutMs = parseDuration(timeouts['connect'] ?? '15s');
   const name = `${hop.type} ${hop.host}:${hop.port}`;
   const [addr] = await s.env.resolver.resolve(hop.host, '46', session.abort.signal);
-  const control = await s.env.dialer.dial({ host: addr!.address, port: hop.port, timeoutMs, signal: session.abort.signal });
+  // From the address our datagrams will come from: a relay may accept only the control's client.
+  const localAddress = s.source?.(session, addr!.family);
+  const control = await s.env.dialer.dial({ host: addr!.address, port: hop.port, localAddress, timeoutMs, signal: session.abort.signal });
   const timer = setTimeout(() => control.destroy(proxyError('PRX_ERR_PARENT_TIMEOUT', name)), timeoutMs);
   try {
     // We do not know our datagrams' source port yet: 0.0.0.0:0 (RFC 1928 allows it).

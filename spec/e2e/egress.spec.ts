@@ -4,6 +4,9 @@
  * entries; a sticky pool gives each user one address over many connections; an ACL rule's
  * pool wins over the service's.
  */
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
 import { httpServer, type Fixture } from '../helpers/servers';
 import { curl } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
@@ -71,5 +74,30 @@ describe('egress address pools', () => {
     await proxy.stop();
     proxy = await startProxy(config(true));
     expect(new Set(await sources('alice', 3))).toEqual(new Set([alice]));
+  });
+
+  it('UDP ASSOCIATE relays send from the pool address too', async () => {
+    // Answers each datagram with the source address it came from.
+    const udp = createSocket('udp4');
+    udp.on('message', (_m, rinfo) => udp.send(rinfo.address, rinfo.port, rinfo.address));
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    try {
+      proxy = await startProxy(`
+version: 1
+services:
+  - name: s
+    type: socks
+    listen: 127.0.0.1:0
+    accessLog: { to: none, format: json }
+    egress: { pool: [127.0.0.7] }
+`);
+      const script = join(__dirname, 'fixtures', 'pysocks_client.py');
+      const out = await new Promise<string>((resolve) =>
+        execFile('/usr/bin/python3', [script, 'udp', String(proxy!.ports['s']!), '127.0.0.1', String(udp.address().port)], { timeout: 20000 }, (_e, stdout) => resolve(stdout)),
+      );
+      expect(out.trim().split(' ')[0]).toBe('127.0.0.7');
+    } finally {
+      udp.close();
+    }
   });
 });
