@@ -1,5 +1,7 @@
-'use strict';
-// Prints rx3proxy / node-pipe ratios (medians over reps) from bench/run.sh's raw.tsv.
+#!/usr/bin/env node
+// Prints A / B ratios (medians over reps) from a raw.tsv: by default the pairs bench/run.sh
+// records (rx3proxy / node-pipe, and with TESTS=https the HTTPS listener / the plain one); or
+// one given pair, e.g. two-hops / one-hop for bench/chain.sh (`ratios.js RAW two-hops one-hop`).
 const { readFileSync } = require('node:fs');
 const rows = readFileSync(process.argv[2], 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
 const vals = {};
@@ -8,7 +10,6 @@ for (const [impl, , key, v] of rows) {
   (vals[key] ??= {})[impl] ??= [];
   vals[key][impl].push(Number(v));
 }
-// Two comparisons can be in one run: rx3proxy / node-pipe, and (TESTS=https) the HTTPS listener / the plain one.
 const median = (a) => { const s = [...a].filter((x) => !Number.isNaN(x)).sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
 function table(a, b, title) {
   const keys = Object.keys(vals).filter((k) => vals[k][a] !== undefined && vals[k][b] !== undefined);
@@ -23,5 +24,9 @@ function table(a, b, title) {
   }
   console.log('');
 }
-table('rx3proxy', 'node-pipe', ['rx3proxy', 'node-pipe']);
-table('tls', 'plain', ['HTTPS listener', 'plain listener']);
+const pair = process.argv.slice(3);
+if (pair.length === 2) table(pair[0], pair[1], pair);
+else {
+  table('rx3proxy', 'node-pipe', ['rx3proxy', 'node-pipe']);
+  table('tls', 'plain', ['HTTPS listener', 'plain listener']);
+}

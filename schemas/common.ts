@@ -126,11 +126,27 @@ export const commonSchema = {
           },
         },
         parents: { type: 'array', items: { $ref: '#/$defs/parent' }, description: 'Parent chain candidates for an allow (3proxy `parent` lines).' },
+        egress: { $ref: '#/$defs/egress', description: 'Source addresses for requests this rule allows (beyond 3proxy; wins over the service egress and external).' },
         nolog: { type: 'boolean', description: 'Do not write access records for requests matching this rule.' },
         mitm: { type: 'boolean', description: 'For a service with a mitm: block: intercept (true, the default) or tunnel untouched (false) the CONNECT requests this allow admits.' },
         weight: { type: 'integer', minimum: 0, description: '3proxy `weight`: the entry matches only requests whose weight is at most this.' },
       },
       oneOf: [{ required: ['allow'] }, { required: ['deny'] }, { required: ['redirect'] }],
+    },
+    egress: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pool'],
+      description: 'Egress address pool (beyond 3proxy): each outgoing connection takes its source address from the entries of its family.',
+      properties: {
+        pool: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', minLength: 1 },
+          description: 'IPv4/IPv6 addresses, or ADDRESS/LENGTH prefixes (a random address inside per connection).',
+        },
+        sticky: { type: 'boolean', description: 'Same user (or, without one, same client address) -> same entry and same address in a prefix.' },
+      },
     },
     timeouts: {
       type: 'object',

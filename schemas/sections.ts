@@ -201,6 +201,7 @@ export const sections: Record<string, Record<string, unknown>> = {
     },
   },
   parentRetries: { type: 'integer', minimum: 1, default: 2, description: 'Times the whole parent chain is tried (3proxy default 2).' },
+  parentBackoff: desc('How long a parent that failed is skipped while its group has a healthy one (beyond 3proxy; default 30s, 0 = never skip).', ref('duration')),
   filterMaxSize: desc('Largest body handed to data filters (default 1MB).', ref('size')),
   delimChar: { type: 'string', minLength: 1, maxLength: 1, description: 'Separator between login and host for the mail and FTP gateways (default @).' },
   reloadReauth: { type: 'boolean', default: true, description: 'After a reload, re-check live sessions against the new users and ACL (3proxy force/noforce).' },
@@ -248,6 +249,7 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
     anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 2 }],
     description: 'Source address(es) for outgoing connections (3proxy -e); one IPv4 and/or one IPv6.',
   },
+  egress: desc('Egress address pool for this service (beyond 3proxy); an ACL rule egress wins over it, it wins over external.', ref('egress')),
   target: desc('Fixed target host:port (tcppm, udppm).', ref('hostPort')),
   auth: {
     type: 'array',
@@ -325,6 +327,9 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
 /** Flags every template accepts in `options:` (3proxy flags valid for all services). */
 export const commonOptionProperties: Record<string, Record<string, unknown>> = {
   family: { type: 'string', enum: ['4', '6', '46', '64'], description: 'Resolve targets to IPv4/IPv6 only, or prefer one (3proxy -4 -6 -46 -64).' },
+  happyEyeballs: { type: 'boolean', description: 'Race IPv4 and IPv6 addresses of a target or first parent (RFC 8305, beyond 3proxy); off by default.' },
+  attemptDelay: desc('Happy Eyeballs: delay before the next address is tried (default 250ms).', ref('duration')),
+  parentBackoff: desc("This service's parent back-off period, overriding the root parentBackoff (0 = never skip a failed parent).", ref('duration')),
   proxyProtocol: { type: 'boolean', description: 'Expect a PROXY protocol v1/v2 header from the client (3proxy -H).' },
   halfClose: { type: 'boolean', default: true, description: 'Relay TCP half-close (default); false ends the session when either side closes (3proxy -C).' },
   silent: { type: 'boolean', description: 'Do not log start, stop and accept errors (3proxy -t).' },

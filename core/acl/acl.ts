@@ -45,6 +45,8 @@ export interface AclRuleSpec {
   readonly mitm?: boolean;
   /** 3proxy `weight`; 0 or absent = none. */
   readonly weight?: number;
+  /** Egress pool for requests this rule allows, opaque here (core/net/egress.ts). */
+  readonly egress?: unknown;
 }
 
 export type RuleKind = 'allow' | 'deny' | 'redirect';

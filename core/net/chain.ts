@@ -7,18 +7,24 @@
  *
  * The whole chain is tried `parentRetries` times (root config, default 2). Beyond 3proxy: a
  * hop that failed is skipped for a back-off period when its group has a healthy alternative.
+ * The failure time is shared by every service of the process; each service applies its own
+ * period (`options.parentBackoff`, else the root `parentBackoff`, default 30s; 0 = never skip).
  */
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { proxyError, proxyErrorFrom, toProxyError, type ProxyError } from '../errors';
 import type { Env } from '../env';
 import type { Session } from '../session';
-import type { FamilyPolicy } from './resolver';
-import { buildV1, buildV2, ipBytes } from './proxy-protocol';
+import type { FamilyPolicy, ResolvedAddress } from './resolver';
+import { interleaveFamilies, raceConnect } from './happy-eyeballs';
+import { buildV1, buildV2 } from './proxy-protocol';
+import { randomInPrefix } from './egress';
+
+export { randomInPrefix };
 import { connectHandshake, socks4Handshake, socks5Handshake, type Credentials, type HopTarget } from './parent-handshakes';
 import type { ChainDialer } from '../../operators/connect';
 import { TLS_HOP_TYPES, TlsClientError, connectTls, tlsClientMaterialFor, type TlsClientConfig } from '../tls-client';
+import { parseDuration } from '../../config/units';
 
 /** One `parents:` entry as validated by schemas/common.ts. */
 export interface ParentSpec {
@@ -32,6 +38,12 @@ export interface ParentSpec {
   readonly proxyProtocol?: 1 | 2;
   /** TLS to this hop (types ending in "s"): CA, SNI, ALPN, client certificate, versions. */
   readonly tls?: TlsClientConfig;
+}
+
+/** A service's own `options.parentBackoff` (ms), undefined when it has none. */
+export function serviceBackoffMs(serviceOptions: Readonly<Record<string, unknown>>): number | undefined {
+  const v = serviceOptions['parentBackoff'] as string | number | undefined;
+  return v === undefined ? undefined : parseDuration(v);
 }
 
 /** Draws one hop per weight group (3proxy semantics); `healthy` lets a drawn hop be swapped. */
@@ -66,29 +78,17 @@ function failover(group: readonly ParentSpec[], i: number, healthy: (p: ParentSp
   return group[i]!;
 }
 
-/** A random address inside "addr/len" (extip with a prefix: one egress address per connection). */
-export function randomInPrefix(cidr: string): string {
-  const [base = '', lenText = ''] = cidr.split('/');
-  const fam = isIP(base) === 6 ? 6 : 4;
-  const bytes = ipBytes(base, fam);
-  const len = Number(lenText);
-  const rnd = randomBytes(bytes.length);
-  for (let bit = len; bit < bytes.length * 8; bit++) {
-    const mask = 0x80 >> bit % 8;
-    const idx = bit >> 3;
-    bytes[idx] = (bytes[idx]! & ~mask) | (rnd[idx]! & mask);
-  }
-  if (fam === 4) return [...bytes].join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return groups.join(':');
-}
-
 export interface ChainOptions {
   readonly timeoutMs: number;
   readonly family: FamilyPolicy;
   readonly localAddress: string | undefined;
   readonly signal: AbortSignal;
+  /** Happy Eyeballs toward the first hop (or the target) when set. */
+  readonly attemptDelayMs?: number | undefined;
+  /** The service's back-off period; undefined: the root `parentBackoff`, else the chain's default. */
+  readonly backoffMs?: number | undefined;
+  /** Source address by the family of the address dialed (egress pools) when nothing else set one. */
+  readonly sourceFor?: ((family: 4 | 6) => string | undefined) | undefined;
 }
 
 const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks4+', 'socks4b', 'socks5', 'socks5+', 'socks5b', 'tcp']);
@@ -97,28 +97,40 @@ const HANDSHAKE_TYPES = new Set(['http', 'connect', 'connect+', 'socks4', 'socks
 const innerType = (type: string): string => TLS_HOP_TYPES.get(type) ?? type;
 
 export class ParentChain implements ChainDialer {
-  private readonly failedUntil = new Map<string, number>();
+  /** When each hop last failed (clock ms); entries older than any back-off are harmless. */
+  private readonly failedAt = new Map<string, number>();
+  private readonly rootBackoffMs: number;
   constructor(
     private readonly env: Env,
-    private readonly backoffMs = 30000,
+    backoffMs = 30000,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    const root = env.config['parentBackoff'] as string | number | undefined;
+    this.rootBackoffMs = root === undefined ? backoffMs : parseDuration(root);
+  }
 
   private key(p: ParentSpec): string {
     return `${p.type} ${p.host}:${p.port}`;
   }
 
-  isHealthy(p: ParentSpec): boolean {
-    const until = this.failedUntil.get(this.key(p));
-    return until === undefined || until <= this.env.clock.now();
+  /** False while `p` is inside the back-off period after its last failure. */
+  isHealthy(p: ParentSpec, backoffMs = this.rootBackoffMs): boolean {
+    if (backoffMs <= 0) return true;
+    const at = this.failedAt.get(this.key(p));
+    return at === undefined || at + backoffMs <= this.env.clock.now();
+  }
+
+  private markFailed(p: ParentSpec): void {
+    this.failedAt.set(this.key(p), this.env.clock.now());
   }
 
   async connect(session: Session, opts: ChainOptions): Promise<Socket> {
     const retries = (this.env.config['parentRetries'] as number | undefined) ?? 2;
     let last: ProxyError = proxyError('PRX_ERR_INTERNAL', 'empty parent chain');
     const candidates = session.parents as ParentSpec[];
+    const backoffMs = opts.backoffMs ?? this.rootBackoffMs;
     for (let attempt = 0; attempt < retries; attempt++) {
-      const hops = pickChain(candidates, this.random, (p) => this.isHealthy(p));
+      const hops = pickChain(candidates, this.random, (p) => this.isHealthy(p, backoffMs));
       // From here on session.parents is the drawn chain (one per group): %h counts its hops.
       session.parents = hops;
       try {
@@ -152,7 +164,7 @@ export class ParentChain implements ChainDialer {
     const first = real[0];
     const dialTo = first === undefined ? { host: req.address ?? req.host, port: req.port } : this.hopAddress(session, first);
     const addrs = await this.env.resolver.resolve(dialTo.host, opts.family, opts.signal);
-    const socket = await this.dialFirst(addrs.map((a) => a.address), dialTo.port, localAddress, opts, first);
+    const socket = await this.dialFirst(addrs, dialTo.port, localAddress, opts, first);
     try {
       const v = haBefore.get(0);
       if (v !== undefined) socket.write(haHeader(session, v));
@@ -163,17 +175,27 @@ export class ParentChain implements ChainDialer {
     }
   }
 
-  private async dialFirst(addrs: readonly string[], port: number, localAddress: string | undefined, opts: ChainOptions, hop: ParentSpec | undefined): Promise<Socket> {
+  private async dialFirst(addrs: readonly ResolvedAddress[], port: number, localAddress: string | undefined, opts: ChainOptions, hop: ParentSpec | undefined): Promise<Socket> {
     let last: unknown = proxyError('PRX_ERR_DNS_NOT_FOUND', String(port));
-    for (const host of addrs) {
+    const dial = (a: ResolvedAddress, signal: AbortSignal): Promise<Socket> =>
+      this.env.dialer.dial({ host: a.address, port, localAddress: localAddress ?? opts.sourceFor?.(a.family), timeoutMs: opts.timeoutMs, signal });
+    if (opts.attemptDelayMs !== undefined && addrs.length > 1) {
       try {
-        return await this.env.dialer.dial({ host, port, localAddress, timeoutMs: opts.timeoutMs, signal: opts.signal });
+        return (await raceConnect(interleaveFamilies(addrs), dial, opts.attemptDelayMs, opts.signal)).socket;
       } catch (err) {
         last = err;
-        if (opts.signal.aborted) break;
+      }
+    } else {
+      for (const a of addrs) {
+        try {
+          return await dial(a, opts.signal);
+        } catch (err) {
+          last = err;
+          if (opts.signal.aborted) break;
+        }
       }
     }
-    if (hop !== undefined) this.failedUntil.set(this.key(hop), this.env.clock.now() + this.backoffMs);
+    if (hop !== undefined) this.markFailed(hop);
     throw last;
   }
 
@@ -214,7 +236,7 @@ export class ParentChain implements ChainDialer {
       destroyAll();
       if (opts.signal.aborted) throw proxyError('PRX_ERR_SESSION_KILLED', 'aborted during parent handshake');
       const e = timedOut ? proxyError('PRX_ERR_PARENT_TIMEOUT', current === undefined ? '?' : this.key(current)) : toProxyError(err);
-      if (current !== undefined && !e.code.endsWith('_REFUSED')) this.failedUntil.set(this.key(current), this.env.clock.now() + this.backoffMs);
+      if (current !== undefined && !e.code.endsWith('_REFUSED')) this.markFailed(current);
       throw e;
     } finally {
       clearTimeout(timer);
@@ -262,7 +284,7 @@ export class ParentChain implements ChainDialer {
       case 'socks4b':
         return socks4Handshake(socket, name, target, creds, type === 'socks4b');
       default:
-        return socks5Handshake(socket, name, target, creds, type === 'socks5b');
+        await socks5Handshake(socket, name, target, creds, type === 'socks5b');
     }
   }
 
@@ -274,7 +296,7 @@ export class ParentChain implements ChainDialer {
 }
 
 /** Parent credentials; user "*" passes the client's own (3proxy: code 4 when it gave none). */
-function credentials(session: Session, hop: ParentSpec): Credentials | null {
+export function credentials(session: Session, hop: ParentSpec): Credentials | null {
   if (hop.user === undefined || hop.user === '') return null;
   if (hop.user === '*') {
     if (session.user === null) throw proxyError('PRX_ERR_AUTH_REQUIRED');

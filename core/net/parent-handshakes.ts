@@ -79,8 +79,25 @@ function socks5Address(to: HopTarget): Buffer {
   return Buffer.concat([Buffer.from([3, name.length]), name, port]);
 }
 
-/** SOCKS5 CONNECT with no auth or user/password (RFC 1929). */
-export async function socks5Handshake(socket: Socket, hop: string, to: HopTarget, creds: Credentials | null, short: boolean): Promise<void> {
+/** Reads a SOCKS5 address (ATYP ADDR PORT) after the reply's ATYP byte. */
+async function readSocks5Address(reader: SocketReader, hop: string, atyp: number | undefined): Promise<HopTarget> {
+  const len = atyp === 1 ? 4 : atyp === 4 ? 16 : atyp === 3 ? (await reader.read(1))[0]! : -1;
+  if (len < 0) throw proxyError('PRX_ERR_PARENT_SOCKS5', hop, `bad address type ${atyp}`);
+  const raw = await reader.read(len + 2);
+  const port = raw.readUInt16BE(len);
+  if (atyp === 3) return { host: raw.subarray(0, len).toString('latin1'), port };
+  if (atyp === 1) return { host: [...raw.subarray(0, 4)].join('.'), port };
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(raw.readUInt16BE(i).toString(16));
+  return { host: groups.join(':'), port };
+}
+
+/**
+ * SOCKS5 with no auth or user/password (RFC 1929): CONNECT (command 1) or UDP ASSOCIATE (3).
+ * Resolves with the reply's BND address (the parent's UDP relay for command 3); null for the
+ * short-reply (`socks5b`) variant, which reads only two bytes.
+ */
+export async function socks5Handshake(socket: Socket, hop: string, to: HopTarget, creds: Credentials | null, short: boolean, command: 1 | 3 = 1): Promise<HopTarget | null> {
   const reader = new SocketReader(socket, () => proxyError('PRX_ERR_PARENT_SOCKS5', hop, 'connection closed'));
   try {
     socket.write(creds !== null ? Buffer.from([5, 2, 0, 2]) : Buffer.from([5, 1, 0]));
@@ -95,14 +112,11 @@ export async function socks5Handshake(socket: Socket, hop: string, to: HopTarget
     } else if (method[1] !== 0) {
       throw proxyError('PRX_ERR_PARENT_SOCKS5_AUTH', hop);
     }
-    socket.write(Buffer.concat([Buffer.from([5, 1, 0]), socks5Address(to)]));
-    const head = short ? await reader.readSome(2) : await reader.read(4);
+    socket.write(Buffer.concat([Buffer.from([5, command, 0]), socks5Address(to)]));
+    const head = short && command === 1 ? await reader.readSome(2) : await reader.read(4);
     if (head[1] !== 0) throw socks5Refused(hop, head[1]!);
-    if (short) return;
-    const atyp = head[3];
-    const rest = atyp === 1 ? 6 : atyp === 4 ? 18 : atyp === 3 ? (await reader.read(1))[0]! + 2 : -1;
-    if (rest < 0) throw proxyError('PRX_ERR_PARENT_SOCKS5', hop, `bad address type ${atyp}`);
-    await reader.read(rest);
+    if (short && command === 1) return null;
+    return await readSocks5Address(reader, hop, head[3]);
   } finally {
     reader.release();
   }

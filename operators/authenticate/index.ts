@@ -18,7 +18,7 @@ import type { Session } from '../../core/session';
 import { proxyError, type ProxyError } from '../../core/errors';
 import type { Env } from '../../core/env';
 import type { Acl } from '../../core/acl';
-import { aclRequest, serviceAcl, DECISION_KEY } from '../authorize/service-acl';
+import { evaluateAcl, redirectOrigins, serviceAcl, DECISION_KEY } from '../authorize/service-acl';
 import { aclNeedsTargetAddress, targetResolver } from '../authorize/target-address';
 import type { Authenticator, MethodContext } from './types';
 import { BUILTIN_METHODS, cacheStore } from './methods';
@@ -37,7 +37,7 @@ function methodContext(env: Env, acl: Acl, service: ServiceContext): MethodConte
     env,
     acl,
     service,
-    walk: (s, hide = false) => acl.evaluate(aclRequest(s, env.clock.now(), hide)),
+    walk: (s, hide = false) => evaluateAcl(acl, s, env.clock.now(), hide),
   };
 }
 
@@ -47,6 +47,15 @@ function resolveMethod(name: string, ctx: MethodContext): Authenticator {
   const def = ctx.env.authMethods.get(name);
   if (def === undefined) throw proxyError('PRX_ERR_UNKNOWN_NAME', 'auth method', `${name}" in service "${ctx.service.name}`);
   return def.create({}, ctx.env) as Authenticator;
+}
+
+/** After a local redirect, the redirected request's credentials count when this protocol gave none. */
+function inheritCredentials(session: Session): void {
+  if (session.user !== null) return;
+  const origin = redirectOrigins.get(session.connection);
+  if (origin === undefined || origin.user === null) return;
+  session.user = origin.user;
+  session.password = origin.password;
 }
 
 export interface AuthenticateOptions {
@@ -121,8 +130,9 @@ export const authenticate = defineOperator<AuthenticateOptions>({
       }
       return refuse(session, worst);
     };
-    return sessionStep((session) =>
-      resolveTarget === null ? runChain(session) : resolveTarget(session, session.abort.signal).then(() => runChain(session)),
-    );
+    return sessionStep((session) => {
+      inheritCredentials(session);
+      return resolveTarget === null ? runChain(session) : resolveTarget(session, session.abort.signal).then(() => runChain(session));
+    });
   },
 });

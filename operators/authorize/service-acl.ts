@@ -2,9 +2,29 @@
  * The service's compiled ACL, shared by `authenticate` (iponly walks it) and `authorize`.
  * Compiled once per service config object (create time), never per request.
  */
-import { compileAcl, type Acl, type AclRequest, type AclRuleSpec } from '../../core/acl';
+import { compileAcl, type Acl, type AclDecision, type AclRequest, type AclRuleSpec } from '../../core/acl';
 import type { ServiceContext } from '../../core/operator';
-import type { Session } from '../../core/session';
+import type { Connection, Session } from '../../core/session';
+
+/**
+ * Connections handed to another handler by a local redirect (`0.0.0.0 0` parent): the
+ * credentials and ACL weight of the request that was redirected. The handler's requests walk
+ * the ACL a second time without local-redirect entries, with these credentials when the
+ * handler's own protocol gave none (3proxy keeps them in the same clientparam).
+ */
+export interface RedirectOrigin {
+  readonly user: string | null;
+  readonly password: string | null;
+  readonly weight: number;
+}
+export const redirectOrigins = new WeakMap<Connection, RedirectOrigin>();
+
+/** The ACL walk for a session: the second pass after a local redirect skips redirect entries. */
+export function evaluateAcl(acl: Acl, s: Session, now: number, hideUser = false): AclDecision {
+  const origin = redirectOrigins.get(s.connection);
+  const req = aclRequest(s, now, hideUser);
+  return origin === undefined ? acl.evaluate(req) : acl.evaluate(req, { skipLocalRedirect: true, weight: origin.weight });
+}
 
 const cache = new WeakMap<object, Acl>();
 

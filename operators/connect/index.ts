@@ -21,15 +21,33 @@ import type { FamilyPolicy } from '../../core/net/resolver';
 import { isOwnListener } from '../../core/net/dialer';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { tlsClientMaterialFor, upstreamTls, type TlsClientConfig } from '../../core/tls-client';
+import { attemptDelayOf, interleaveFamilies, raceConnect } from '../../core/net/happy-eyeballs';
+import type { ResolvedAddress } from '../../core/net/resolver';
+import { serviceBackoffMs } from '../../core/net/chain';
+import { serviceSource, type SourceChooser } from '../../core/net/egress';
+import { isLocalRedirect, localRedirector } from './local-redirect';
 
 export interface ConnectOptions {
   timeout?: string;
   family?: FamilyPolicy;
+  happyEyeballs?: boolean;
+  attemptDelay?: string;
 }
 
 /** What a parent-chain implementation provides (connect/parents issue). */
 export interface ChainDialer {
-  connect(session: Session, opts: { timeoutMs: number; family: FamilyPolicy; localAddress: string | undefined; signal: AbortSignal }): Promise<Socket>;
+  connect(
+    session: Session,
+    opts: {
+      timeoutMs: number;
+      family: FamilyPolicy;
+      localAddress: string | undefined;
+      signal: AbortSignal;
+      attemptDelayMs?: number | undefined;
+      backoffMs?: number | undefined;
+      sourceFor?: ((family: 4 | 6) => string | undefined) | undefined;
+    },
+  ): Promise<Socket>;
 }
 
 export const connect = defineOperator<ConnectOptions>({
@@ -46,6 +64,8 @@ export const connect = defineOperator<ConnectOptions>({
         enum: ['4', '6', '46', '64'],
         description: "Address families: 4 or 6 only, 46 IPv4 first, 64 IPv6 first (3proxy -4 -6 -46 -64; default: the service's options.family, 46).",
       },
+      happyEyeballs: { type: 'boolean', description: "Race IPv4 and IPv6 addresses (RFC 8305) instead of trying them in turn (default: the service's options.happyEyeballs, off)." },
+      attemptDelay: { type: 'string', pattern: DURATION_PATTERN, description: 'Happy Eyeballs: delay before the next address is tried (default 250ms).' },
     },
   },
   create(options, env, ctx) {
@@ -54,17 +74,30 @@ export const connect = defineOperator<ConnectOptions>({
     const timeoutMs = parseDuration(options.timeout ?? timeouts['connect'] ?? '15s');
     const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
     const family = options.family ?? (serviceOptions['family'] as FamilyPolicy | undefined) ?? '46';
-    const externals = externalAddresses(cfg['external']);
     const tls = cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig);
+    const attemptDelayMs = attemptDelayOf(options as Record<string, unknown>, serviceOptions);
+    const backoffMs = serviceBackoffMs(serviceOptions);
+    // Pool (the ACL rule's, else the service's), then `external`, by the family being dialed.
+    const sourceFor = serviceSource(cfg, ctx.service.name);
     // The direct path takes no AbortSignal (no AbortController per session): the socket being
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
+    const redirect = localRedirector(env, ctx);
     const connectStream = async (session: Session): Promise<Session> => {
+      if (session.parents.length > 0 && isLocalRedirect(session.parents)) return redirect(session);
       const localAddress = session.externalAddress ?? undefined;
       let socket =
         session.parents.length > 0
-          ? await chainDialer(env).connect(session, { timeoutMs, family, localAddress, signal: session.abort.signal })
-          : await dialDirect(env, session, { timeoutMs, family, externals });
+          ? await chainDialer(env).connect(session, {
+              timeoutMs,
+              family,
+              localAddress,
+              signal: session.abort.signal,
+              attemptDelayMs,
+              backoffMs,
+              sourceFor: (f) => sourceFor(session, f),
+            })
+          : await dialDirect(env, session, { timeoutMs, family, sourceFor, attemptDelayMs });
       if (tls !== null) {
         // Owned by the session while the handshake runs: closing the session cuts it.
         session.target = socket;
@@ -87,33 +120,24 @@ function chainDialer(env: Env): ChainDialer {
   return chain;
 }
 
-/** `external:` as one address or a [v4, v6] pair (3proxy allows -e twice). */
-function externalAddresses(value: unknown): { v4?: string; v6?: string } {
-  const list = Array.isArray(value) ? (value as string[]) : typeof value === 'string' ? [value] : [];
-  const out: { v4?: string; v6?: string } = {};
-  for (const a of list) {
-    if (a.includes(':')) out.v6 = a;
-    else out.v4 = a;
-  }
-  return out;
-}
-
 async function dialDirect(
   env: Env,
   session: Session,
-  o: { timeoutMs: number; family: FamilyPolicy; externals: { v4?: string; v6?: string } },
+  o: { timeoutMs: number; family: FamilyPolicy; sourceFor: SourceChooser; attemptDelayMs: number | undefined },
 ): Promise<Socket> {
   const req = session.request;
   const target = req.address ?? req.host;
   // Literal addresses need no lookup and no signal; names get the session's signal.
   const addrs = await env.resolver.resolve(target, o.family, isIP(target) === 0 ? session.abort.signal : undefined);
+  const sourceFor = (a: ResolvedAddress): string | undefined => session.externalAddress ?? o.sourceFor(session, a.family);
+  if (o.attemptDelayMs !== undefined && addrs.length > 1) return raceDirect(env, session, addrs, sourceFor, o.timeoutMs, o.attemptDelayMs);
   let last: ProxyError | null = null;
   for (const a of addrs) {
     if (isOwnListener(session.connection, a.address, req.port)) {
       last = proxyError('PRX_ERR_REQUEST_RECURSION');
       continue;
     }
-    const localAddress = session.externalAddress ?? (a.family === 6 ? o.externals.v6 : o.externals.v4);
+    const localAddress = sourceFor(a);
     if (localAddress !== undefined) session.externalAddress = localAddress;
     try {
       const socket = await env.dialer.dial({
@@ -136,6 +160,27 @@ async function dialDirect(
     }
   }
   throw last ?? proxyError('PRX_ERR_DNS_NOT_FOUND', req.host);
+}
+
+/** Happy Eyeballs over the target's addresses; the session's signal cancels every attempt. */
+async function raceDirect(
+  env: Env,
+  session: Session,
+  addrs: readonly ResolvedAddress[],
+  sourceFor: (a: ResolvedAddress) => string | undefined,
+  timeoutMs: number,
+  delayMs: number,
+): Promise<Socket> {
+  const req = session.request;
+  const usable = addrs.filter((a) => !isOwnListener(session.connection, a.address, req.port));
+  if (usable.length === 0) throw proxyError('PRX_ERR_REQUEST_RECURSION');
+  const dial = (a: ResolvedAddress, signal: AbortSignal): Promise<Socket> =>
+    env.dialer.dial({ host: a.address, port: req.port, localAddress: sourceFor(a), timeoutMs, signal });
+  const { socket, addr } = await raceConnect(interleaveFamilies(usable), dial, delayMs, session.abort.signal);
+  const localAddress = sourceFor(addr);
+  if (localAddress !== undefined) session.externalAddress = localAddress;
+  if (req.address === null) req.address = addr.address;
+  return socket;
 }
 
 /** Hands the socket to the session, which now owns it (destroyed in session.close()). */

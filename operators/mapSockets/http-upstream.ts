@@ -25,6 +25,7 @@ import type { Session } from '../../core/session';
 import type { FamilyPolicy } from '../../core/net/resolver';
 import { proxyError, type ProxyError } from '../../core/errors';
 import { isOwnListener } from '../../core/net/dialer';
+import { interleaveFamilies, raceConnect } from '../../core/net/happy-eyeballs';
 import type { ChainDialer } from '../connect';
 import { upstreamTls, type TlsClientMaterial } from '../../core/tls-client';
 import { MITM_KEY, type MitmTunnel } from '../readRequest/http-mitm';
@@ -39,6 +40,12 @@ export interface HttpUpstreamOptions {
   /** Time the upstream has to start answering once the request is sent (504 after). */
   readonly responseTimeoutMs: number;
   readonly family: FamilyPolicy;
+  /** Happy Eyeballs attempt delay when the service asks for it (core/net/happy-eyeballs.ts). */
+  readonly attemptDelayMs?: number | undefined;
+  /** The service's parent back-off (`options.parentBackoff`), if it sets one. */
+  readonly backoffMs?: number | undefined;
+  /** Source address (egress pool, then `external`) for a connection to an address of `family`. */
+  readonly sourceFor?: ((session: Session, family: 4 | 6) => string | undefined) | undefined;
   /** 3proxy -T: Proxy-* headers of responses pass through. */
   readonly passProxyHeaders: boolean;
   /** TLS to the origin (upstreamTls:), or null. */
@@ -165,6 +172,13 @@ async function dialDirect(env: Env, o: HttpUpstreamOptions, options: ClientReque
   const family = isIP(host);
   const signal = family === 0 ? session.abort.signal : undefined;
   const addrs = family !== 0 ? [{ address: host, family: family as 4 | 6 }] : await env.resolver.resolve(host, o.family, signal);
+  if (o.attemptDelayMs !== undefined && addrs.length > 1) {
+    const usable = addrs.filter((a) => !isOwnListener(session.connection, a.address, port));
+    if (usable.length === 0) throw proxyError('PRX_ERR_REQUEST_RECURSION');
+    const dial = (a: { address: string }, sig: AbortSignal): Promise<Socket> =>
+      env.dialer.dial({ host: a.address, port, localAddress: options.localAddress, timeoutMs: o.connectTimeoutMs, signal: sig });
+    return (await raceConnect(interleaveFamilies(usable), dial, o.attemptDelayMs, session.abort.signal)).socket;
+  }
   let last: ProxyError | null = null;
   for (const a of addrs) {
     if (isOwnListener(session.connection, a.address, port)) {
@@ -207,6 +221,9 @@ function dialChain(env: Env, o: HttpUpstreamOptions, session: Session): Promise<
     family: o.family,
     localAddress: session.externalAddress ?? undefined,
     signal: session.abort.signal,
+    attemptDelayMs: o.attemptDelayMs,
+    backoffMs: o.backoffMs,
+    sourceFor: o.sourceFor === undefined ? undefined : (f) => o.sourceFor?.(session, f),
   });
 }
 
@@ -276,8 +293,11 @@ export interface Route {
 export function routeFor(session: Session, up: HttpUpstream, path: string, absolute: string): Route {
   const req = session.request;
   const sessionOption = { [SESSION_OPTION]: session };
-  const localAddress = session.externalAddress ?? undefined;
   const first = session.parents[0] as ParentSpec | undefined;
+  // Chosen here, not per dial: the keep-alive pool keys sockets by source address, so a sticky
+  // user never reuses another user's connection. A name counts as the policy's first family.
+  const toFamily = (host: string): 4 | 6 => (isIP(host) === 6 || (isIP(host) === 0 && up.family.startsWith('6')) ? 6 : 4);
+  const localAddress = session.externalAddress ?? up.sourceFor?.(session, toFamily(first?.host ?? req.address ?? req.host));
   if (up.mitmTls !== undefined) {
     // Intercepted: TLS to the tunnel's host, through the chain when there are parents (an
     // HTTP parent cannot take an https:// absolute URI).

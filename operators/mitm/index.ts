@@ -52,7 +52,7 @@ export const mitm = defineOperator<Record<string, never>>({
     const handshakeMs = parseDuration(timeouts['handshake'] ?? '30s');
     let upstream: HttpUpstream | null = null;
     const upstreamFor = (m: MitmMaterial): HttpUpstream =>
-      (upstream ??= createTlsUpstream(env, upstreamOptions(cfg), { verify: m.verify, ca: m.originCa }));
+      (upstream ??= createTlsUpstream(env, upstreamOptions(cfg, ctx.service.name), { verify: m.verify, ca: m.originCa }));
     const selected = (s: Session): boolean =>
       s.request.operation === 'HTTP_CONNECT' && s.relayMode === 'stream' && s.error === null && rules[s.aclRule]?.mitm !== false;
     return sessionStep((session) => {

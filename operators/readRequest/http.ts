@@ -26,6 +26,9 @@ import { ConnectionReader, type ConnectionHooks, type ReaderContext } from './ht
 import { createUpstream, type HttpUpstreamOptions } from '../mapSockets/http-upstream';
 import { ftpContext } from '../mapSockets/ftp-context';
 import { tlsClientMaterialFor, type TlsClientConfig } from '../../core/tls-client';
+import { attemptDelayOf } from '../../core/net/happy-eyeballs';
+import { serviceBackoffMs } from '../../core/net/chain';
+import { serviceSource } from '../../core/net/egress';
 
 const DEFAULT_MAX_HEADER = 64 * 1024;
 
@@ -52,13 +55,16 @@ export function parseError(err: NodeJS.ErrnoException): ProxyError {
 
 
 /** The upstream settings of a proxy service (timeouts, family, -T), for plain and MITM upstreams. */
-export function upstreamOptions(cfg: Readonly<Record<string, unknown>>): HttpUpstreamOptions {
+export function upstreamOptions(cfg: Readonly<Record<string, unknown>>, serviceName: string): HttpUpstreamOptions {
   const o = (cfg['options'] ?? {}) as Record<string, unknown>;
   const timeouts = (cfg['timeouts'] ?? {}) as Record<string, string>;
   return {
     connectTimeoutMs: parseDuration(timeouts['connect'] ?? '15s'),
     responseTimeoutMs: parseDuration((o['responseTimeout'] as string | undefined) ?? '60s'),
     family: (o['family'] as FamilyPolicy | undefined) ?? '46',
+    attemptDelayMs: attemptDelayOf(o),
+    backoffMs: serviceBackoffMs(o),
+    sourceFor: serviceSource(cfg, serviceName),
     passProxyHeaders: o['passProxyHeaders'] === true,
     tls: cfg['upstreamTls'] === undefined ? null : tlsClientMaterialFor(cfg['upstreamTls'] as TlsClientConfig),
   };
@@ -75,7 +81,7 @@ export const httpReader: ProtocolReader = {
       server: parserServer(maxHeader, hooks),
       hooks,
       responder: httpResponder(o['userAuth'] === 'never'),
-      upstream: createUpstream(env, upstreamOptions(cfg)),
+      upstream: createUpstream(env, upstreamOptions(cfg, ctx.service.name)),
       ftp: ftpContext(env, ctx, parseDuration((o['responseTimeout'] as string | undefined) ?? '60s')),
       handshakeMs: options.handshakeTimeoutMs,
       requireUser: o['userAuth'] === 'required',

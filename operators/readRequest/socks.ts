@@ -21,6 +21,7 @@ import { protocolReaders, type ProtocolReader, type ReadRequestOptions } from '.
 import { SocksParser, type SocksRequest, type UserAuthPolicy } from './socks-parse';
 import { socksResponder } from './socks-reply';
 import { serviceAcl } from '../authorize/service-acl';
+import { serviceSource, type SourceChooser } from '../../core/net/egress';
 
 /** What the BIND relay needs (kept in session.state under BIND_KEY). */
 export interface SocksBindSettings {
@@ -38,6 +39,8 @@ export interface SocksUdpSettings {
   readonly idleMs: number;
   readonly env: Env;
   readonly ctx: OperatorContext;
+  /** Source address for the relay's remote-side sockets (core/net/egress.ts serviceSource). */
+  readonly source?: SourceChooser;
 }
 
 export const BIND_KEY = 'socks.bind';
@@ -79,6 +82,7 @@ function settings(options: ReadRequestOptions, env: Env, ctx: OperatorContext): 
       idleMs: parseDuration(timeouts['idle'] ?? '10m'),
       env,
       ctx,
+      source: serviceSource(ctx.service.config, ctx.service.name),
     },
   };
 }

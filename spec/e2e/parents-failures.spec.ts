@@ -5,7 +5,7 @@
  *   also has an A record 127.0.0.1 where nothing listens;
  *   an unreachable parent through the HTTP proxy (502 page naming the code) and SOCKS5 (reply);
  *   NXDOMAIN from the DNS fixture seen by both clients;
- *   UDP ASSOCIATE under an ACL rule with parents: refused (70 for a non-SOCKS5 hop);
+ *   UDP ASSOCIATE under an ACL rule with parents: refused (70 for a non-SOCKS5 hop, 999 for a chain);
  *   and no session or socket left behind.
  */
 import { echoServer, closedPort, type Fixture } from '../helpers/servers';
@@ -202,10 +202,16 @@ services:
     expect(proxy.rt.liveConnections()).toBe(0);
   });
 
-  it('SOCKS5 hops are refused as not implemented (reply 07); extip alone still associates', async () => {
-    proxy = await startProxy(socksWith('[{ type: socks5, host: 127.0.0.1, port: 1080 }]'));
+  it('two SOCKS5 hops are refused as not implemented (reply 07); an unreachable SOCKS5 parent is 13; extip alone associates', async () => {
+    const dead = await closedPort();
+    const hop = `{ type: socks5, host: 127.0.0.1, port: ${dead} }`;
+    proxy = await startProxy(socksWith(`[${hop}, ${hop}]`));
     expect(await associate()).toBe(0x07);
     expect((await proxy.waitForRecords(1))[0]).toMatchObject({ code: 999, errorCode: 'PRX_ERR_NOT_IMPLEMENTED' });
+    await proxy.stop();
+    proxy = await startProxy(socksWith(`[${hop}]`));
+    expect(await associate()).not.toBe(0x00);
+    expect((await proxy.waitForRecords(1))[0]).toMatchObject({ code: 13, errorCode: 'PRX_ERR_CONNECT_REFUSED', operation: 'UDPASSOC' });
     await proxy.stop();
     proxy = await startProxy(socksWith('[{ type: extip, host: 127.0.0.1, port: 0 }]'));
     const { rep, socket } = await socks5Request(proxy.ports['s']!, '0.0.0.0', 0, 3);

@@ -65,4 +65,35 @@ describe('ParentChain', () => {
     const noBackoff = new ParentChain(env, 0, () => 0);
     await expect(noBackoff.connect(session([bad, good], echo.port, null, null), opts())).rejects.toMatchObject({ legacyCode: 13 });
   });
+
+  it('back-off periods follow the clock: root parentBackoff, a service override, 0 = off', async () => {
+    const dead = await closedPort();
+    const bad = { weight: 500, type: 'socks5', host: '127.0.0.1', port: dead };
+    const good = { weight: 500, type: 'socks5', host: '127.0.0.1', port: peer.port, user: 'bob', password: 'pw' };
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const fakeEnv = { ...env, clock, config: { parentBackoff: '5s', parentRetries: 1 } } as unknown as Env;
+    const chain = new ParentChain(fakeEnv, 30000, () => 0);
+    // One try only: the first connection draws the dead hop and fails, which marks it.
+    await expect(chain.connect(session([bad, good], echo.port, null, null), opts())).rejects.toMatchObject({ legacyCode: 13 });
+    const through = async (o: Partial<ReturnType<typeof opts>> & { backoffMs?: number } = {}): Promise<unknown[]> => {
+      const s = session([bad, good], echo.port, null, null);
+      const sock = await chain.connect(s, { ...opts(), ...o }).catch(() => null);
+      sock?.destroy();
+      return s.parents as unknown[];
+    };
+    now += 4999;
+    expect(await through()).toEqual([good]);
+    expect(chain.isHealthy(bad)).toBe(false);
+    // A service with a shorter period (options.parentBackoff) already draws it again.
+    expect(chain.isHealthy(bad, 4000)).toBe(true);
+    expect(chain.isHealthy(bad, 0)).toBe(true);
+    now += 1;
+    expect(chain.isHealthy(bad)).toBe(true);
+    // Past the period the dead hop is drawn (and fails, marking it again at the new time).
+    expect(await through()).toEqual([bad]);
+    now += 1000;
+    expect(await through()).toEqual([good]);
+    expect(await through({ backoffMs: 0 })).toEqual([bad]);
+  });
 });
