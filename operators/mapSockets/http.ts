@@ -27,6 +27,8 @@ import { UPSTREAM_KEY, routeFor, type HttpUpstream } from './http-upstream';
 import type { RelayOptions } from './relay';
 import { Pump, graceful } from './throttle';
 import type { SessionLimits } from '../../core/limits';
+import { filterResponseHead, type ResponseHead } from '../filters/http';
+import { ensureLimits, inspectorFor, needsDataFilters } from '../filters/data';
 
 /** Upstream failures before a response: ProxyErrors from our dialers kept, others mapped. */
 function upstreamError(err: unknown, target: string, responded: boolean): ProxyError {
@@ -59,7 +61,8 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       return undefined;
     }
     const route = routeFor(session, up, target.path, target.absolute);
-    const limits = session.limits?.needsChunkPath === true ? session.limits : null;
+    // Data filters take the same Pump path as throttling (neutral limits when there are none).
+    const limits = session.limits?.needsChunkPath === true || needsDataFilters(session) ? ensureLimits(session) : null;
     let finished = false;
     let socket: Socket | null = null;
     let startOut = 0;
@@ -109,7 +112,8 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
     const outgoing: ClientRequest = httpRequest({
       host: route.host,
       port: route.port,
-      method: req.method ?? 'GET',
+      // A filter may have rewritten the request line (operators/filters/http.ts).
+      method: session.request.method !== '' ? session.request.method : (req.method ?? 'GET'),
       path: route.path,
       headers: outgoingHeaders(session, route.extra),
       agent: route.agent,
@@ -167,7 +171,8 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
     if (t === null) req.pipe(outgoing);
     else {
       t.limits.countedLive = true;
-      t.out = new Pump(req, outgoing, 'out', t.limits.bucketsOut, t.limits, onQuota);
+      // The request head (with its Content-Length) is already sent: body filters may not resize.
+      t.out = new Pump(req, outgoing, 'out', t.limits.bucketsOut, t.limits, onQuota, inspectorFor(session, 'dataClient', false, (err) => settle(err)));
       t.out.start();
     }
     return () => {
@@ -218,8 +223,16 @@ function respond(
 ): void {
   stopTimer();
   const res = session.httpResponse!;
-  session.state.set(ANSWERED_KEY, true);
-  res.writeHead(r.statusCode ?? 502, r.statusMessage, filterResponseRaw(r.rawHeaders, passProxyHeaders));
+  const head: ResponseHead = { httpVersion: r.httpVersion, statusCode: r.statusCode ?? 502, statusMessage: r.statusMessage ?? '', rawHeaders: r.rawHeaders };
+  const refused = filterResponseHead(session, head);
+  if (refused !== null) {
+    r.resume();
+    return settle(refused);
+  }
+  const sendHead = (raw: string[]): void => {
+    session.state.set(ANSWERED_KEY, true);
+    res.writeHead(head.statusCode, head.statusMessage, filterResponseRaw(raw, passProxyHeaders));
+  };
   if (opts.idleMs > 0) {
     outgoing.setTimeout(opts.idleMs, () => settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs)));
   }
@@ -238,11 +251,78 @@ function respond(
     settle(proxyError('PRX_ERR_SERVER_RESET', 'response aborted'));
   });
   res.on('finish', () => settle(null));
-  if (t === null) return void r.pipe(res);
+  if (t === null) {
+    sendHead(head.rawHeaders);
+    return void r.pipe(res);
+  }
   // The head is paid for like body bytes: it counts toward the quota and the buckets.
   t.head = headSize(r);
   t.limits.account('in', t.head);
   for (const b of t.limits.bucketsIn) b.take(t.head);
-  t.in = new Pump(r, res, 'in', t.limits.bucketsIn, t.limits, onQuota);
-  t.in.start();
+  const pump = (resizable: boolean): void => {
+    t.in = new Pump(r, res, 'in', t.limits.bucketsIn, t.limits, onQuota, inspectorFor(session, 'dataServer', resizable, (err) => {
+      res.destroy();
+      settle(err);
+    }));
+    t.in.start();
+  };
+  const declared = Number(r.headers['content-length'] ?? NaN);
+  const max = opts.filterMaxSize ?? 0;
+  if (!session.connection.filters?.has('dataServer') || declared > max || max === 0) {
+    sendHead(head.rawHeaders);
+    return pump(false);
+  }
+  bufferBody(r, max, head, session, sendHead, settle, pump);
+}
+
+/**
+ * 3proxy filterMaxSize for a response body: up to `max` bytes are collected and filtered as one
+ * buffer that may change size (the head then carries the new Content-Length); a body that turns
+ * out larger is sent as it came, each chunk filtered without resizing.
+ */
+function bufferBody(
+  r: IncomingMessage,
+  max: number,
+  head: ResponseHead,
+  session: Session,
+  sendHead: (raw: string[]) => void,
+  settle: (err: ProxyError | null) => void,
+  pump: (resizable: boolean) => void,
+): void {
+  const res = session.httpResponse!;
+  const parts: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    parts.push(chunk);
+    size += chunk.length;
+    if (size <= max) return;
+    // Too large to buffer: what was collected goes first, through the filters, then the rest.
+    r.removeListener('data', onData);
+    r.removeListener('end', onEnd);
+    r.pause();
+    sendHead(head.rawHeaders);
+    const first = { data: Buffer.concat(parts), resizable: false };
+    const err = session.connection.filters!.run('dataServer', session, first);
+    if (err !== null) {
+      res.destroy();
+      return settle(err);
+    }
+    res.write(first.data);
+    pump(false);
+  };
+  const onEnd = (): void => {
+    const body = { data: Buffer.concat(parts), resizable: true };
+    const err = session.connection.filters!.run('dataServer', session, body);
+    if (err !== null) return settle(err);
+    const raw: string[] = [];
+    for (let i = 0; i + 1 < head.rawHeaders.length; i += 2) {
+      const n = head.rawHeaders[i]!.toLowerCase();
+      if (n !== 'content-length' && n !== 'transfer-encoding') raw.push(head.rawHeaders[i]!, head.rawHeaders[i + 1]!);
+    }
+    // A body-less answer (HEAD, 204, 304) keeps its head as it was.
+    sendHead(size === 0 && body.data.length === 0 ? head.rawHeaders : [...raw, 'Content-Length', String(body.data.length)]);
+    res.end(body.data);
+  };
+  r.on('data', onData);
+  r.on('end', onEnd);
 }

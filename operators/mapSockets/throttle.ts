@@ -16,9 +16,23 @@ import { Observable } from 'rxjs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Session } from '../../core/session';
-import type { SessionLimits, TokenBucket } from '../../core/limits';
-import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
+import type { SessionLimits } from '../../core/limits';
+import { ProxyError, proxyError, proxyErrorFrom } from '../../core/errors';
+import { inspectorFor } from '../filters/data';
 import type { RelayOptions } from './relay';
+
+/** Something that paces a direction: a TokenBucket, or a plugin's bandwidth hook. */
+export interface Pacer {
+  /** Bytes just carried -> how long (ms) to wait before reading more. */
+  take(bytes: number): number;
+}
+
+/** A data-filter stage on one direction (operators/filters/data.ts): each chunk passes it first. */
+export interface ChunkInspector {
+  /** The chunk to forward (maybe rewritten), or the error that ends the session. */
+  run(chunk: Buffer): Buffer | ProxyError;
+  fail(err: ProxyError): void;
+}
 
 /**
  * One direction: src -> dst, paced by buckets, bounded by the quota. Streams, not just sockets:
@@ -34,9 +48,10 @@ export class Pump {
     private readonly src: Readable,
     private readonly dst: Writable,
     private readonly dir: 'in' | 'out',
-    private readonly buckets: readonly TokenBucket[],
+    private readonly buckets: readonly Pacer[],
     private readonly limits: SessionLimits,
     private readonly onQuota: () => void,
+    private readonly inspector: ChunkInspector | null = null,
   ) {}
 
   start(): void {
@@ -63,8 +78,18 @@ export class Pump {
     this.dst.removeListener('drain', this.onDrain);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = (raw: Buffer): void => {
     if (this.stopped) return;
+    let chunk = raw;
+    if (this.inspector !== null) {
+      const out = this.inspector.run(raw);
+      if (out instanceof ProxyError) {
+        this.stop();
+        this.inspector.fail(out);
+        return;
+      }
+      chunk = out;
+    }
     const room = this.limits.room(this.dir);
     const cut = chunk.length > room;
     const data = cut ? chunk.subarray(0, room) : chunk;
@@ -135,8 +160,17 @@ export function throttledRelay(session: Session, opts: RelayOptions): Observable
       dst.end(() => settle(quota));
       graceful(dst);
     };
-    const outPump = new Pump(client, target, 'out', limits.bucketsOut, limits, onQuota(target, client));
-    const inPump = new Pump(target, client, 'in', limits.bucketsIn, limits, onQuota(client, target));
+    // A data filter's refusal mid-stream: nothing protocol-level is left to answer, both sides go.
+    const onFiltered = (err: ProxyError): void => {
+      quota = err;
+      outPump.stop();
+      inPump.stop();
+      client.destroy();
+      target.destroy();
+      settle(err);
+    };
+    const outPump = new Pump(client, target, 'out', limits.bucketsOut, limits, onQuota(target, client), inspectorFor(session, 'dataClient', true, onFiltered));
+    const inPump = new Pump(target, client, 'in', limits.bucketsIn, limits, onQuota(client, target), inspectorFor(session, 'dataServer', true, onFiltered));
     limits.countedLive = true;
 
     const settle = (err: ProxyError | null): void => {

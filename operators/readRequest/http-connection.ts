@@ -14,6 +14,7 @@ import { Session, emptyRequest, type Responder } from '../../core/session';
 import { proxyError, type ProxyError } from '../../core/errors';
 import type { HttpUpstream } from '../mapSockets/http-upstream';
 import { buildSession, connectSession } from './http-session';
+import { filterHttpRequest } from '../filters/http';
 
 /** The connection-side callbacks a socket's parser events are routed to. */
 export interface ConnectionHooks {
@@ -85,6 +86,11 @@ export class ConnectionReader implements ConnectionHooks {
     this.disarm();
     if (this.done) return;
     this.check(s);
+    // Plugin filters see every request of the connection; a refusal ends it like a parse error.
+    if (s.error === null && s.connection.filters != null) {
+      s.error = filterHttpRequest(s);
+      if (s.error !== null) more = false;
+    }
     this.inFlight++;
     if (!more) this.stop();
     void s.finished.then(() => {
