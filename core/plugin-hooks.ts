@@ -46,6 +46,7 @@ export class PluginHooks {
   }
 }
 
+/** The runtime's hooks; undefined for hand-built Envs (unit tests) and configs without plugins. */
 export function hooksOf(env: Env): PluginHooks | undefined {
-  return env.symbols.get(HOOKS_SYMBOL) as PluginHooks | undefined;
+  return (env.symbols as Env['symbols'] | undefined)?.get(HOOKS_SYMBOL) as PluginHooks | undefined;
 }
