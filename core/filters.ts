@@ -14,7 +14,8 @@ import type { Env } from './env';
 import type { Session } from './session';
 import type { ServiceContext } from './operator';
 import type { Logger } from './logger';
-import { ProxyError, proxyError } from './errors';
+import type { ProxyError} from './errors';
+import { proxyError } from './errors';
 import { BUFFER_STAGES, FilterResult, type BufferStage, type FilterBuffer, type FilterDef } from './filter-api';
 
 /** env.symbols key of the plugin filters (Map full name -> FilterDef). */
