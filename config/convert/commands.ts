@@ -11,6 +11,7 @@ import * as logs from './log-commands';
 import * as pending from './pending-commands';
 import { service } from './service';
 import type { ConvertState } from './state';
+import { runPluginCommand } from './plugin-commands';
 
 /** Extra facts a translator may need beyond the expanded arguments. */
 export interface CommandContext {
@@ -37,8 +38,8 @@ const noEffect = (min: number, max: number, reason: (args: readonly string[]) =>
 const SERVICE = cmd(1, 0, service);
 const PORTMAP = cmd(4, 0, service);
 const TLS = (min: number, max: number): LegacyCommand => cmd(min, max, pending.tlsCommand);
-const PCRE = (min: number): LegacyCommand =>
-  cmd(min, 0, (st, args) => st.warn('PRXWRN007', `${args[0] ?? ''} needs the regex-filter plugin; this rule is not translated yet, so nothing is filtered`));
+/** Translated by the shipped plugin that owns the command (plugin-commands.ts). */
+const PLUGIN_COMMAND = (min: number): LegacyCommand => cmd(min, 0, runPluginCommand);
 
 export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   proxy: SERVICE,
@@ -131,10 +132,10 @@ export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
       ['ssl_server_min_proto_version', 2, 2], ['ssl_server_max_proto_version', 2, 2], ['ssl_client_sni', 2, 2], ['ssl_client_alpn', 2, 0],
     ].map(([name, min, max]) => [name as string, TLS(min as number, max as number)]),
   ),
-  pcre: PCRE(4),
-  pcre_rewrite: PCRE(5),
-  pcre_extend: PCRE(2),
-  pcre_options: PCRE(2),
+  pcre: PLUGIN_COMMAND(4),
+  pcre_rewrite: PLUGIN_COMMAND(5),
+  pcre_extend: PLUGIN_COMMAND(2),
+  pcre_options: PLUGIN_COMMAND(2),
   transparent: { ...noEffect(1, 1, () => 'TransparentPlugin switch; handled by an rx3proxy port of the plugin'), plugin: /transparent/i },
   notransparent: { ...noEffect(1, 1, () => 'TransparentPlugin switch; handled by an rx3proxy port of the plugin'), plugin: /transparent/i },
   trafcorrect: { ...noEffect(4, 0, () => 'TrafficPlugin counter correction is not translated'), plugin: /traffic/i },

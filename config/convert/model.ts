@@ -73,6 +73,7 @@ export interface ServiceOut {
   accessLog?: LogSetting;
   tls?: Record<string, unknown>;
   options?: Record<string, unknown>;
+  filters?: string[];
 }
 
 /** A limiter/counter rule with its source line, for comments. */

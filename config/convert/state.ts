@@ -61,6 +61,8 @@ export class ConvertState {
   external: { v4?: string; v6?: string } = {};
   tls: TlsPending = {};
   readonly log: LogState = {};
+  /** Plugin filters (`<plugin>.<name>`) the following service lines list (legacy pcre lines add them). */
+  readonly filters: string[] = [];
 
   // ---- global ---------------------------------------------------------------------------
   readonly users = new Map<string, Sourced<string>>();
@@ -80,6 +82,8 @@ export class ConvertState {
   /** Library names of `plugin` lines, so plugin commands (`transparent`) are known. */
   readonly plugins: string[] = [];
   readonly serviceNames = new Set<string>();
+  /** Top-level sections built by plugin translators (regexFilter ...), in first-use order. */
+  readonly pluginSections = new Map<string, Sourced<unknown>>();
 
   /** Records a warning at the current line (or `src`). `detail` fills or extends the text. */
   warn(code: WarningCode, detail?: string, src: SourceRef = this.src): void {

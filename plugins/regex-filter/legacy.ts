@@ -79,6 +79,9 @@ export function createTranslator(): LegacyTranslator {
       if (cmd === 'pcre_extend') {
         const last = section.rules[section.rules.length - 1];
         if (last === undefined) return ctx.fail('pcre_extend without a pcre rule before it');
+        if (actionOf(args[1] ?? '') !== null) {
+          ctx.warn(`pcre_extend takes an ACE only: 3proxy reads "${args[1] ?? ''}" as the user list, and so does this translation`);
+        }
         const match = (last['match'] as Record<string, unknown>[] | undefined) ?? [{}];
         match.push(ctx.ace(args.slice(1)));
         last['match'] = match;

@@ -80,7 +80,6 @@ describe('pitfall warnings', () => {
   it.each([
     ['ssl_mitm', 'TLS issue'],
     ['ssl_cli', 'TLS issue'],
-    ['pcre request deny "x" *', 'needs the regex-filter plugin'],
     ['auth pam strong', 'PamAuth plugin'],
   ])('%s converts with a warning', (text, phrase) => {
     const r = convertText(text);
