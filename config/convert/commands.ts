@@ -143,9 +143,13 @@ export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   file_preview: { ...noEffect(2, 2, () => 'FilePlugin setting is not translated'), plugin: /file/i },
 };
 
-/** The table entry for `name`, if 3proxy (with the plugins loaded so far) knows it. */
-export function lookup(name: string, loadedPlugins: readonly string[]): LegacyCommand | undefined {
-  if (!Object.prototype.hasOwnProperty.call(COMMANDS, name)) return undefined;
+/** A command only a plugin's translator knows (ConvertOptions.plugins). */
+const THIRD_PARTY = PLUGIN_COMMAND(1);
+
+/** The table entry for `name`, if 3proxy (with the plugins loaded so far) or a plugin translator knows it. */
+export function lookup(name: string, st: Pick<ConvertState, 'plugins' | 'pluginCommands'>): LegacyCommand | undefined {
+  const loadedPlugins = st.plugins;
+  if (!Object.prototype.hasOwnProperty.call(COMMANDS, name)) return st.pluginCommands.has(name) ? THIRD_PARTY : undefined;
   const def = COMMANDS[name];
   if (def?.plugin !== undefined) {
     const re = def.plugin;

@@ -148,7 +148,7 @@ export function plugin(st: ConvertState, args: readonly string[]): void {
     st.warn('PRXWRN004', 'plugin ssl_plugin: nothing to load (the tls: listener block is built in; ssl_* commands are reported where they appear)');
     return;
   }
-  const port = pluginForEntry(entry);
+  const port = pluginForEntry(st, entry);
   if (port !== undefined) {
     usePlugin(st, port);
     return;

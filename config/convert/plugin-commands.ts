@@ -7,7 +7,7 @@
  * The plugins are loaded lazily (require) the first time a converter asks, with a recording
  * PluginApi that keeps only their commands: nothing else of theirs runs.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { CommandDef, LegacyContext, LegacyTranslator, PluginApi, PluginDef } from '../../core/plugin-api';
 import { silentLogger } from '../../core/logger';
 import { parseAce } from './ace';
@@ -22,7 +22,7 @@ export interface PluginCommand {
   readonly translator: LegacyTranslator;
 }
 
-let table: Map<string, PluginCommand> | null = null;
+let shipped: Map<string, PluginCommand> | null = null;
 
 /** Runs a plugin's setup with an API that records commands and ignores the rest. */
 function recordCommands(def: PluginDef<never>): CommandDef[] {
@@ -44,25 +44,35 @@ function recordCommands(def: PluginDef<never>): CommandDef[] {
   return commands;
 }
 
-/** Command name -> the plugin command translating it. */
-export function pluginCommands(): ReadonlyMap<string, PluginCommand> {
-  if (table !== null) return table;
-  const t = new Map<string, PluginCommand>();
-  for (const name of LEGACY_PLUGINS) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(join(__dirname, '..', '..', 'plugins', name)) as { default: PluginDef<never> };
-    for (const c of recordCommands(mod.default)) {
-      if (c.legacy === undefined) continue;
-      for (const cmd of c.legacy.commands) t.set(cmd, { plugin: name, section: c.name, translator: c.legacy });
-    }
+/** Adds the translated commands of the plugin module at `path` to `into`. */
+function addPlugin(into: Map<string, PluginCommand>, path: string, module: string): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(path) as { default?: PluginDef<never> } & PluginDef<never>;
+  const def = mod.default ?? mod;
+  for (const c of recordCommands(def)) {
+    if (c.legacy === undefined) continue;
+    for (const cmd of c.legacy.commands) into.set(cmd, { plugin: module, section: c.name, translator: c.legacy });
   }
-  table = t;
-  return t;
 }
 
-/** The shipped plugin standing for a 3proxy `plugin LIB ENTRY` line, if any. */
-export function pluginForEntry(entry: string): string | undefined {
-  for (const c of pluginCommands().values()) if (c.translator.entries?.includes(entry) === true) return c.plugin;
+/**
+ * Command name -> the plugin command translating it: the shipped plugins (loaded once), plus
+ * `extra` plugin modules (paths, as they will appear in `plugins:`) for third-party translators.
+ */
+export function pluginCommands(extra: readonly string[] = []): ReadonlyMap<string, PluginCommand> {
+  if (shipped === null) {
+    shipped = new Map();
+    for (const name of LEGACY_PLUGINS) addPlugin(shipped, join(__dirname, '..', '..', 'plugins', name), name);
+  }
+  if (extra.length === 0) return shipped;
+  const all = new Map(shipped);
+  for (const module of extra) addPlugin(all, resolve(module), module);
+  return all;
+}
+
+/** The plugin standing for a 3proxy `plugin LIB ENTRY` line, if any. */
+export function pluginForEntry(st: ConvertState, entry: string): string | undefined {
+  for (const c of st.pluginCommands.values()) if (c.translator.entries?.includes(entry) === true) return c.plugin;
   return undefined;
 }
 
@@ -74,7 +84,7 @@ export function usePlugin(st: ConvertState, plugin: string): void {
 
 /** A pcre-style line: the owning plugin's translator runs with a context over the converter state. */
 export function runPluginCommand(st: ConvertState, args: readonly string[]): void {
-  const found = pluginCommands().get(args[0] ?? '');
+  const found = st.pluginCommands.get(args[0] ?? '');
   if (found === undefined) st.fail(`Unknown command: '${args[0] ?? ''}'`);
   usePlugin(st, found.plugin);
   const { section } = found;

@@ -12,6 +12,7 @@
 import { proxyError, WARNINGS } from '../../core/errors';
 import type { WarningCode } from '../../core/errors';
 import type { AclRule, Diagnostic, ServiceOut, SourceRef, Sourced } from './model';
+import type { PluginCommand } from './plugin-commands';
 
 /** TLS commands that the service lines pick up (`ssl_serv` and its key material). */
 export interface TlsPending {
@@ -84,6 +85,9 @@ export class ConvertState {
   readonly serviceNames = new Set<string>();
   /** Top-level sections built by plugin translators (regexFilter ...), in first-use order. */
   readonly pluginSections = new Map<string, Sourced<unknown>>();
+
+  /** @param pluginCommands commands that plugins translate (plugin-commands.ts). */
+  constructor(readonly pluginCommands: ReadonlyMap<string, PluginCommand> = new Map()) {}
 
   /** Records a warning at the current line (or `src`). `detail` fills or extends the text. */
   warn(code: WarningCode, detail?: string, src: SourceRef = this.src): void {

@@ -223,16 +223,46 @@ function respond(
 ): void {
   stopTimer();
   const res = session.httpResponse!;
+  if (session.connection.filters == null) {
+    // No filter on this connection: the head goes out as before, nothing is allocated for filters.
+    session.state.set(ANSWERED_KEY, true);
+    res.writeHead(r.statusCode ?? 502, r.statusMessage, filterResponseRaw(r.rawHeaders, passProxyHeaders));
+    return relayBody(session, r, outgoing, opts, settle, count, t, onQuota, null);
+  }
   const head: ResponseHead = { httpVersion: r.httpVersion, statusCode: r.statusCode ?? 502, statusMessage: r.statusMessage ?? '', rawHeaders: r.rawHeaders };
   const refused = filterResponseHead(session, head);
   if (refused !== null) {
     r.resume();
     return settle(refused);
   }
-  const sendHead = (raw: string[]): void => {
-    session.state.set(ANSWERED_KEY, true);
-    res.writeHead(head.statusCode, head.statusMessage, filterResponseRaw(raw, passProxyHeaders));
-  };
+  relayBody(session, r, outgoing, opts, settle, count, t, onQuota, {
+    head,
+    send(raw) {
+      session.state.set(ANSWERED_KEY, true);
+      res.writeHead(head.statusCode, head.statusMessage, filterResponseRaw(raw, passProxyHeaders));
+    },
+  });
+}
+
+/** A filtered response's head, written when the body plan decides (after collecting, or at once). */
+interface FilteredHead {
+  readonly head: ResponseHead;
+  send(raw: string[]): void;
+}
+
+/** Streams the body (the head is written, or `filtered` writes it); the session ends when the client got it all. */
+function relayBody(
+  session: Session,
+  r: IncomingMessage,
+  outgoing: ClientRequest,
+  opts: RelayOptions,
+  settle: (err: ProxyError | null) => void,
+  count: () => void,
+  t: Throttled | null,
+  onQuota: () => void,
+  filtered: FilteredHead | null,
+): void {
+  const res = session.httpResponse!;
   if (opts.idleMs > 0) {
     outgoing.setTimeout(opts.idleMs, () => settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs)));
   }
@@ -252,7 +282,7 @@ function respond(
   });
   res.on('finish', () => settle(null));
   if (t === null) {
-    sendHead(head.rawHeaders);
+    filtered?.send(filtered.head.rawHeaders);
     return void r.pipe(res);
   }
   // The head is paid for like body bytes: it counts toward the quota and the buckets.
@@ -266,13 +296,14 @@ function respond(
     }));
     t.in.start();
   };
+  if (filtered === null) return pump(false);
   const declared = Number(r.headers['content-length'] ?? NaN);
   const max = opts.filterMaxSize ?? 0;
-  if (!session.connection.filters?.has('dataServer') || declared > max || max === 0) {
-    sendHead(head.rawHeaders);
+  if (!session.connection.filters!.has('dataServer') || declared > max || max === 0) {
+    filtered.send(filtered.head.rawHeaders);
     return pump(false);
   }
-  bufferBody(r, max, head, session, sendHead, settle, pump);
+  bufferBody(r, max, filtered.head, session, (raw) => filtered.send(raw), settle, pump);
 }
 
 /**

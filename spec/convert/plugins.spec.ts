@@ -9,6 +9,8 @@ import { curl } from '../helpers/clients';
 import { httpServer, type Fixture } from '../helpers/servers';
 import { startProxy } from '../helpers/proxy';
 import { stringify } from 'yaml';
+import { join } from 'node:path';
+import { convertLegacy } from '../../config/convert';
 
 describe('converter: regex-filter commands', () => {
   it('pcre lines become regexFilter rules; services after them list the filter', () => {
@@ -74,6 +76,21 @@ describe('converter: regex-filter commands', () => {
     expect(native.warnings.map((w) => w.message).join('\n')).toMatch(/native 3proxy library.*rx3proxy port of "start"/);
     expect(codesAt(native)).toEqual(['PRXWRN007@1', 'PRXWRN004@2']);
     expect(errorLines(convertText('trafcorrect m proxy 80 1.2')).join('\n')).toContain("Unknown command: 'trafcorrect'");
+  });
+});
+
+describe('converter: a third-party plugin translator (ConvertOptions.plugins)', () => {
+  const KIT = join(__dirname, '..', 'fixtures', 'plugins', 'kit.js');
+
+  it("the kit fixture's command translates its own line; without the plugin it is an unknown command", () => {
+    const r = convertLegacy('proxy -p1\nkitgreeting hello world\nkitgreeting hi\nproxy -p2\n', 'k.cfg', { plugins: [KIT] });
+    expect(errorLines(r)).toEqual([]);
+    expect(r.warnings.map((w) => `${w.line}: ${w.message}`)).toEqual(['3: kitgreeting repeated: the last one wins']);
+    expect(r.config['kitSettings']).toEqual({ greeting: 'hi' });
+    expect(r.config['plugins']).toEqual([{ module: KIT }]);
+    expect((r.config['services'] as { filters?: string[] }[]).map((s) => s.filters)).toEqual([undefined, ['kit.trace']]);
+    expect(errorLines(convertLegacy('kitgreeting\n', 'k.cfg', { plugins: [KIT] }))).toEqual(['k.cfg:1: kitgreeting needs a text']);
+    expect(errorLines(convertText('kitgreeting hello')).join('\n')).toContain("Unknown command: 'kitgreeting'");
   });
 });
 
