@@ -10,6 +10,7 @@ import type { Logger } from './logger';
 import type { Registries } from './builtins';
 import type { Env, AuthMethodDef } from './env';
 import type { OperatorDef, JsonSchema } from './operator';
+import Ajv from 'ajv';
 import { proxyError } from './errors';
 import { sections } from '../schemas/sections';
 import type { Scheduler } from './scheduler';
@@ -41,6 +42,15 @@ interface PluginCommand extends CommandDef {
 const RESERVED_SECTIONS = new Set([...Object.keys(sections), 'services']);
 
 const isFn = (v: unknown): boolean => typeof v === 'function';
+
+/** Meta-schema check only (no $ref resolution: a section may point into the root $defs). */
+const metaCheck = new Ajv({ strict: false, allowUnionTypes: true });
+
+/** Why `schema` is not a JSON Schema, or null when it is one. */
+function schemaProblem(schema: JsonSchema): string | null {
+  if (metaCheck.validateSchema(schema) === true) return null;
+  return metaCheck.errorsText(metaCheck.errors, { dataVar: 'schema' });
+}
 
 export class PluginHost {
   /** Loaded plugins, in load order. */
@@ -184,6 +194,8 @@ export class PluginStage {
       },
       operator: (def) => {
         this.guard('operator', named(def) && typeof def.schema === 'object' && typeof def.create === 'function', 'expected { name, schema, create }');
+        const bad = schemaProblem(def.schema);
+        this.guard('operator', bad === null, `operator "${def.name}": its schema is not a JSON Schema: ${bad ?? ''}`);
         const full = this.fullName('operator', def.name, this.operators.some((o) => o.name === `${this.def.name}.${def.name}`));
         this.operators.push({ ...def, name: full });
       },
@@ -194,6 +206,8 @@ export class PluginStage {
       },
       command: (def) => {
         this.guard('command', named(def) && typeof def.schema === 'object', 'expected { name, schema }');
+        const bad = schemaProblem(def.schema);
+        this.guard('command', bad === null, `section "${def.name}": its schema is not a JSON Schema: ${bad ?? ''}`);
         if (RESERVED_SECTIONS.has(def.name) || this.host.commands.has(def.name) || this.commands.some((c) => c.name === def.name)) {
           throw proxyError('PRX_ERR_DUPLICATE_NAME', 'config section', def.name);
         }

@@ -51,6 +51,15 @@ describe('plugin loading failures', () => {
     expect(missing.message).toContain("must have required property 'count'");
   });
 
+  it('a schema that is not a JSON Schema (options or a config section) gives PRX_ERR_PLUGIN_INVALID naming the plugin', async () => {
+    const options = await loadError(config('  - module: ./bad-schema.js'));
+    expect(options.code).toBe('PRX_ERR_PLUGIN_INVALID');
+    expect(options.message).toMatch(/^plugin "badschema" is invalid: bad options schema: /);
+    const section = await loadError(config('  - module: ./bad-section.js'));
+    expect(section.code).toBe('PRX_ERR_PLUGIN_INVALID');
+    expect(section.message).toMatch(/^plugin "badsection" is invalid: command: section "badSection": its schema is not a JSON Schema: schema\/type /);
+  });
+
   it('name clashes give PRX_ERR_DUPLICATE_NAME naming the plugin', async () => {
     const op = await loadError(config('  - module: ./clash.js'));
     expect(op.code).toBe('PRX_ERR_DUPLICATE_NAME');
