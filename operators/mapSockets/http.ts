@@ -13,8 +13,13 @@
  * sessions; everything else keeps pipe(). A quota reached mid-response flushes the allowed
  * bytes, then ends the client connection (the client sees a short body) and fails with
  * PRX_ERR_QUOTA_EXCEEDED (3proxy 10).
+ *
+ * Plugin filters (connections with `connection.filters`): headerServer sees the response head
+ * before it is written; with dataClient/dataServer the bodies take the Pump path with a chunk
+ * inspector, and a body up to filterMaxSize is collected and filtered whole (resizable, sent
+ * with its new Content-Length). Connections without filters run exactly the code above.
  */
-import { Observable } from 'rxjs';
+import { Observable, concatMap } from 'rxjs';
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Session } from '../../core/session';
@@ -50,7 +55,75 @@ function outgoingHeaders(session: Session, extra: readonly Header[]): string[] {
   return out;
 }
 
+/**
+ * A request body read ahead for dataClient filters (3proxy filterMaxSize): `complete` when it
+ * all fit and was filtered as one resizable buffer; else the part read before it overflowed.
+ */
+interface CollectedBody {
+  readonly data: Buffer;
+  readonly complete: boolean;
+}
+
 export function httpRelay(session: Session, opts: RelayOptions): Observable<Session> {
+  const req = session.httpRequest;
+  const max = opts.filterMaxSize ?? 0;
+  if (req === null || max === 0 || session.connection.filters?.has('dataClient') !== true) return relayRequest(session, opts, null);
+  const declared = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (declared === undefined ? !chunked : Number(declared) === 0 || Number(declared) > max) return relayRequest(session, opts, null);
+  return collectBody(session, req, max).pipe(concatMap((body) => relayRequest(session, opts, body)));
+}
+
+/** Reads the request body up to `max`; a complete one goes through the dataClient chain at once. */
+function collectBody(session: Session, req: IncomingMessage, max: number): Observable<CollectedBody> {
+  return new Observable<CollectedBody>((sub) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = (complete: boolean): void => {
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      req.removeListener('error', onError);
+      const buf = { data: Buffer.concat(parts), resizable: complete };
+      if (complete) {
+        const err = session.connection.filters!.run('dataClient', session, buf);
+        if (err !== null) return sub.error(err);
+      }
+      sub.next({ data: buf.data, complete });
+      sub.complete();
+    };
+    const onData = (chunk: Buffer): void => {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size > max) {
+        req.pause();
+        done(false);
+      }
+    };
+    const onEnd = (): void => done(true);
+    const onError = (err: Error): void => sub.error(proxyError('PRX_ERR_CLIENT_RESET', (err as NodeJS.ErrnoException).code ?? err.message));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    return () => {
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      req.removeListener('error', onError);
+    };
+  });
+}
+
+/** The headers for a body the filters may have resized: its own Content-Length, no chunking. */
+function withLength(headers: string[], length: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const n = headers[i]!.toLowerCase();
+    if (n !== 'content-length' && n !== 'transfer-encoding') out.push(headers[i]!, headers[i + 1]!);
+  }
+  out.push('Content-Length', String(length));
+  return out;
+}
+
+function relayRequest(session: Session, opts: RelayOptions, body: CollectedBody | null): Observable<Session> {
   return new Observable<Session>((sub) => {
     const req = session.httpRequest;
     const res = session.httpResponse;
@@ -115,7 +188,7 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       // A filter may have rewritten the request line (operators/filters/http.ts).
       method: session.request.method !== '' ? session.request.method : (req.method ?? 'GET'),
       path: route.path,
-      headers: outgoingHeaders(session, route.extra),
+      headers: body?.complete === true ? withLength(outgoingHeaders(session, route.extra), body.data.length) : outgoingHeaders(session, route.extra),
       agent: route.agent,
       setHost: false,
       ...(route.localAddress !== undefined ? { localAddress: route.localAddress } : {}),
@@ -173,7 +246,16 @@ export function httpRelay(session: Session, opts: RelayOptions): Observable<Sess
       t.limits.countedLive = true;
       // The request head (with its Content-Length) is already sent: body filters may not resize.
       t.out = new Pump(req, outgoing, 'out', t.limits.bucketsOut, t.limits, onQuota, inspectorFor(session, 'dataClient', false, (err) => settle(err)));
-      t.out.start();
+      if (body?.complete === true) {
+        // Filtered as a whole already: it goes out as it is, counted like pumped bytes.
+        t.out.bytes += body.data.length;
+        t.limits.account('out', body.data.length);
+        outgoing.end(body.data);
+      } else {
+        // What was read before the body overflowed filterMaxSize goes first, through the filters.
+        if (body !== null) t.out.push(body.data);
+        t.out.start();
+      }
     }
     return () => {
       if (!finished) {

@@ -113,6 +113,17 @@ ${filtersOn === 'mapper' ? '    filters: [regex-filter.pcre]' : ''}
     expect(rec).toMatchObject({ errorCode: 'PRX_ERR_FILTER_REJECT' });
   });
 
+  it('clidata rewrites a request body within filterMaxSize (new Content-Length); a larger body streams unresized', async () => {
+    proxy = await startProxy(`${config(`    - { types: [clidata], action: dunno, pattern: 'secret', replace: 'public-info' }`)}\nfilterMaxSize: 1KB\n`);
+    const small = await curl([...via(), '--data-binary', 'a secret and a secret', url('/post')]);
+    expect(small.stdout).toBe('a public-info and a public-info');
+    const chunked = await curl([...via(), '-H', 'Transfer-Encoding: chunked', '--data-binary', 'secret', url('/post')]);
+    expect(chunked.stdout).toBe('public-info');
+    const big = `secret${'x'.repeat(4000)}`;
+    const large = await curl([...via(), '--data-binary', big, url('/post')]);
+    expect(large.stdout).toBe(big);
+  });
+
   it('clidata rewrites stream data (tcppm), resizing the chunk', async () => {
     proxy = await startProxy(config(`    - { types: [clidata], action: dunno, pattern: 'ping', replace: 'PONG!' }`, 'mapper'));
     const c = await tcpConnect(proxy.ports['mapper']!);
