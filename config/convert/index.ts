@@ -70,7 +70,7 @@ export function convertLegacy(text: string, fileName: string, opts: ConvertOptio
       return undefined;
     }
   };
-  const st = new ConvertState(pluginCommands(opts.plugins));
+  const st = new ConvertState(() => pluginCommands(opts.plugins));
   new ScriptReader(st, safeRead).run(text, fileName, path.resolve(fileName));
   finalChecks(st);
   const { config, yaml } = emit(st, fileName);

@@ -86,8 +86,15 @@ export class ConvertState {
   /** Top-level sections built by plugin translators (regexFilter ...), in first-use order. */
   readonly pluginSections = new Map<string, Sourced<unknown>>();
 
-  /** @param pluginCommands commands that plugins translate (plugin-commands.ts). */
-  constructor(readonly pluginCommands: ReadonlyMap<string, PluginCommand> = new Map()) {}
+  private commandTable: ReadonlyMap<string, PluginCommand> | null = null;
+
+  /** @param loadPluginCommands the commands plugins translate (plugin-commands.ts), loaded on first need. */
+  constructor(private readonly loadPluginCommands: () => ReadonlyMap<string, PluginCommand> = () => new Map()) {}
+
+  /** Loading the plugins costs: only configs with a plugin line, a pcre line or an unknown command pay it. */
+  get pluginCommands(): ReadonlyMap<string, PluginCommand> {
+    return (this.commandTable ??= this.loadPluginCommands());
+  }
 
   /** Records a warning at the current line (or `src`). `detail` fills or extends the text. */
   warn(code: WarningCode, detail?: string, src: SourceRef = this.src): void {
