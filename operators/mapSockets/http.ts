@@ -427,13 +427,8 @@ function bufferBody(
     const body = { data: Buffer.concat(parts), resizable: true };
     const err = session.connection.filters!.run('dataServer', session, body);
     if (err !== null) return settle(err);
-    const raw: string[] = [];
-    for (let i = 0; i + 1 < head.rawHeaders.length; i += 2) {
-      const n = head.rawHeaders[i]!.toLowerCase();
-      if (n !== 'content-length' && n !== 'transfer-encoding') raw.push(head.rawHeaders[i]!, head.rawHeaders[i + 1]!);
-    }
     // A body-less answer (HEAD, 204, 304) keeps its head as it was.
-    sendHead(size === 0 && body.data.length === 0 ? head.rawHeaders : [...raw, 'Content-Length', String(body.data.length)]);
+    sendHead(size === 0 && body.data.length === 0 ? head.rawHeaders : withLength(head.rawHeaders, body.data.length));
     res.end(body.data);
   };
   r.on('data', onData);

@@ -2,13 +2,12 @@
  * The filter API and the traffic/bandwidth/log hooks, through the "kit" fixture plugin
  * (spec/fixtures/plugins/kit.js) on real services: an HTTP proxy (request, header and body
  * stages, every result), a tcppm service (stream data stages, bandwidth hook), a service whose
- * open() declines, and broken filter registrations.
+ * open() declines (broken filter registrations: loader.spec.ts).
  */
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Runtime } from '../../core/runtime';
 import { silentLogger } from '../../core/logger';
-import { ProxyError } from '../../core/errors';
 import { echoServer, httpServer, type Fixture } from '../helpers/servers';
 import { curl, tcpConnect, readAll } from '../helpers/clients';
 import type { AccessRecord } from '../../operators/log/record';
@@ -165,35 +164,5 @@ services:
     expect((await got).length).toBe(0);
     expect(seen.stages).toEqual(['client']);
     expect(seen.cleared).toBe(0);
-  });
-});
-
-describe('broken filters', () => {
-  async function loadError(yaml: string): Promise<ProxyError> {
-    try {
-      await Runtime.load(yaml, FILE, { logger: silentLogger() });
-    } catch (err) {
-      expect(err).toBeInstanceOf(ProxyError);
-      return err as ProxyError;
-    }
-    throw new Error('expected the load to fail');
-  }
-
-  it('a filter without open() is refused naming the plugin', async () => {
-    const e = await loadError('version: 1\nplugins: [{ module: ./bad-filter.js }]\nservices: []\n');
-    expect(e.code).toBe('PRX_ERR_PLUGIN_INVALID');
-    expect(e.message).toBe('plugin "badfilter" is invalid: filter: expected { name, open, ...stages }');
-  });
-
-  it('a filter name registered twice is a clash naming the plugin', async () => {
-    const e = await loadError('version: 1\nplugins: [{ module: ./filter-clash.js }]\nservices: []\n');
-    expect(e.code).toBe('PRX_ERR_DUPLICATE_NAME');
-    expect(e.message).toBe('plugin "fclash": duplicate filter name "fclash.twice"');
-  });
-
-  it('a service listing an unknown filter does not load', async () => {
-    const e = await loadError('version: 1\nservices:\n  - { name: w, type: proxy, listen: 127.0.0.1:0, filters: [nobody.here] }\n');
-    expect(e.code).toBe('PRX_ERR_CONFIG_INVALID');
-    expect(e.errors[0]!.message).toMatch(/service "w": .*filter.*nobody\.here/);
   });
 });

@@ -71,6 +71,24 @@ describe('plugin loading failures', () => {
     expect(twice.message).toBe('duplicate plugin name "kit"');
   });
 
+  it('a filter without open() is refused naming the plugin', async () => {
+    const e = await loadError(config('  - module: ./bad-filter.js'));
+    expect(e.code).toBe('PRX_ERR_PLUGIN_INVALID');
+    expect(e.message).toBe('plugin "badfilter" is invalid: filter: expected { name, open, ...stages }');
+  });
+
+  it('a filter name registered twice is a clash naming the plugin', async () => {
+    const e = await loadError(config('  - module: ./filter-clash.js'));
+    expect(e.code).toBe('PRX_ERR_DUPLICATE_NAME');
+    expect(e.message).toBe('plugin "fclash": duplicate filter name "fclash.twice"');
+  });
+
+  it('a service listing an unknown filter does not load, naming the service', async () => {
+    const e = await loadError('version: 1\nservices:\n  - { name: w, type: proxy, listen: 127.0.0.1:0, filters: [nobody.here] }\n');
+    expect(e.code).toBe('PRX_ERR_CONFIG_INVALID');
+    expect(e.errors[0]!.message).toMatch(/service "w": .*filter.*nobody\.here/);
+  });
+
   it('a missing dependency gives PRX_ERR_PLUGIN_DEPENDENCY (order matters)', async () => {
     const e = await loadError(config('  - module: ./consumer.js\n  - module: ./kit.js'));
     expect(e.code).toBe('PRX_ERR_PLUGIN_DEPENDENCY');
