@@ -89,6 +89,12 @@ describe('plugin loading failures', () => {
     expect(e.errors[0]!.message).toMatch(/service "w": .*filter.*nobody\.here/);
   });
 
+  it('filters on a UDP service are refused, not ignored', async () => {
+    const e = await loadError(config('  - module: ./kit.js', '') .replace('services: []', 'services:\n  - { name: u, type: udppm, listen: 127.0.0.1:0, target: 127.0.0.1:53, filters: [kit.trace] }'));
+    expect(e.code).toBe('PRX_ERR_CONFIG_INVALID');
+    expect(e.errors[0]!.message).toContain('plugin filters run on TCP services only');
+  });
+
   it('a missing dependency gives PRX_ERR_PLUGIN_DEPENDENCY (order matters)', async () => {
     const e = await loadError(config('  - module: ./consumer.js\n  - module: ./kit.js'));
     expect(e.code).toBe('PRX_ERR_PLUGIN_DEPENDENCY');
