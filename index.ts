@@ -18,7 +18,15 @@ export type {
   PluginAuthDef,
   PluginAuthenticator,
   CommandDef,
+  LegacyContext,
+  LegacyTranslator,
   LogHookFn,
   SchedulePeriod,
 } from './core/plugin-api';
 export type { AccessRecord } from './operators/log/record';
+export { defineFilter, FilterResult, BUFFER_STAGES } from './core/filter-api';
+export type { FilterDef, FilterBuffer, BufferStage, BufferFilterFn, ClientResult } from './core/filter-api';
+export type { TrafficHookFn, BandwidthHookFn, HookScope } from './core/plugin-hooks';
+export { compileMatch } from './core/acl';
+export type { MatchSpec, AclRequest } from './core/acl/match';
+export { aclRequest } from './operators/authorize/service-acl';

@@ -132,6 +132,7 @@ export const ERRORS = {
   PRX_ERR_NOT_IMPLEMENTED: e(999, 'not implemented: %s', 'client', { http: 501, socks: 0x07 }),
   PRX_ERR_FILTER_REJECT: e(517, 'request rejected by filter %s', 'client', { http: 503 }),
   PRX_ERR_FILTER_FAILED: e(19, 'filter %s failed: %s', 'internal'),
+  PRX_ERR_FILTER_HANDLED: e(0, 'request answered by filter %s', 'client'),
 
   // ---- authentication and ACL (3proxy 1-10) -------------------------------------------
   PRX_ERR_ACL_DENIED: e(1, 'access denied by ACL rule %s', 'client'),

@@ -17,6 +17,8 @@ import type { Session } from './session';
 import type { Env } from './env';
 import { fuseSessionSteps, sessionStepFn, type OperatorContext, type OperatorDef, type SessionStepFn, type StepFunction } from './operator';
 import { proxyError, toProxyError, type ProxyError } from './errors';
+import { filterStreamRequest } from '../operators/filters/http';
+import { hooksOf, type TrafficHookFn } from './plugin-hooks';
 
 export type StepSpec = Readonly<Record<string, unknown>>;
 
@@ -36,8 +38,12 @@ export function stepParts(step: StepSpec): [string, Record<string, unknown>] {
   return [name, (options ?? {}) as Record<string, unknown>];
 }
 
-/** Throws the error a source attached to a session (malformed request, handshake timeout). */
+/**
+ * Throws the error a source attached to a session (malformed request, handshake timeout), or
+ * the refusal of a plugin filter's request stage (HTTP runs its own in the reader).
+ */
 function failIfErrored(req: Session): Observable<Session> {
+  if (req.error === null && req.connection.filters != null && req.request.protocol !== 'http') req.error = filterStreamRequest(req);
   return req.error === null ? of(req) : throwError(() => req.error);
 }
 
@@ -71,6 +77,8 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
   if (misplaced !== undefined) throw proxyError('PRX_ERR_PIPELINE_SHAPE', `"${misplaced.def.name}" can only be the first step`);
 
   const perRequest = fuseAdjacentSteps(rest.map((b) => b.op));
+  const traffic = hooksOf(env)?.trafficFor(ctx.service.name) ?? [];
+  const done = traffic.length === 0 ? (req: Session) => req.close() : countedClose(traffic.map((h) => h.fn), env);
   const failureHooks = rest.flatMap((b) => (b.op.onFailure === undefined ? [] : [b.op.onFailure]));
   // concatMap subscribes to what runRequest returns at once, so the chain is assembled here
   // (no defer); an operator that throws while assembling fails the request like one that errors.
@@ -84,7 +92,7 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
     }
     return chain.pipe(
       catchError((err: unknown) => answerFailure(req, err, failureHooks)),
-      finalize(() => req.close()),
+      finalize(() => done(req)),
     );
   };
 
@@ -145,6 +153,23 @@ function answerFailure(
       }
     })(),
   ).pipe(concatMap(() => throwError(() => error)));
+}
+
+/**
+ * Session end with plugin traffic hooks (3proxy trafcountfunc): each sees the final byte counts
+ * once; a hook that throws is logged and does not keep the others from running.
+ */
+function countedClose(fns: readonly TrafficHookFn[], env: Env): (req: Session) => void {
+  return (req) => {
+    req.close();
+    for (const fn of fns) {
+      try {
+        fn(req);
+      } catch (err) {
+        env.logger.error({ err, service: req.service.name }, 'plugin traffic hook failed');
+      }
+    }
+  };
 }
 
 /** A pipeline step that does nothing; handy for templates and tests. */

@@ -5,7 +5,7 @@
  *
  * and is listed in the config's `plugins:` section. Its `setup` runs once per loaded config
  * (a reload builds fresh registries, so nothing is registered twice). Contributions
- * (operators, auth methods) are named `<plugin>.<name>`; commands add a top-level section.
+ * (operators, auth methods, filters) are named `<plugin>.<name>`; commands add a top-level section.
  */
 import type { Logger } from './logger';
 import type { OperatorDef, JsonSchema } from './operator';
@@ -14,6 +14,8 @@ import type { Session } from './session';
 import type { ProxyError } from './errors';
 import type { AclDecision } from './acl';
 import type { AccessRecord } from '../operators/log/record';
+import type { FilterDef } from './filter-api';
+import type { BandwidthHookFn, HookScope, TrafficHookFn } from './plugin-hooks';
 
 /** 3proxy `schedule` periods (the operations issue runs them; all run once on stop). */
 export type SchedulePeriod = 'minutely' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'annually';
@@ -27,6 +29,33 @@ export interface CommandDef {
   readonly schema: JsonSchema;
   /** Called once the config is valid and the Env is built, only when the section is present. */
   apply?(value: unknown, env: Env): void;
+  /** How `rx3proxy convert` translates this plugin's 3proxy.cfg commands into the section. */
+  legacy?: LegacyTranslator;
+}
+
+/** What a legacy translator gets for one 3proxy.cfg line (config/convert). */
+export interface LegacyContext {
+  /** The section's value built so far (undefined before the first line); assign to change it. */
+  section: unknown;
+  /** 3proxy make_ace: `users sources targets ports operations weekdays times` -> a `match:` object. */
+  ace(fields: readonly string[]): Record<string, unknown>;
+  /** Names of the services converted so far (earlier lines). */
+  readonly servicesSoFar: readonly string[];
+  /** Lists a filter (`<plugin>.<name>`) in `filters:` of every service line that follows (3proxy copies its filter list there). */
+  attachFilter(fullName: string): void;
+  /** A warning at this line (FILE:LINE). */
+  warn(message: string): void;
+  /** A line 3proxy itself would refuse: reported at FILE:LINE, the conversion exits 1. */
+  fail(message: string): never;
+}
+
+export interface LegacyTranslator {
+  /** 3proxy commands translated (e.g. pcre, pcre_rewrite). */
+  readonly commands: readonly string[];
+  /** `plugin LIB ENTRY` entry points this plugin stands for (e.g. pcre_plugin): the line becomes a `plugins:` entry. */
+  readonly entries?: readonly string[];
+  /** `args[0]` is the command name, as 3proxy's argv. */
+  translate(args: readonly string[], ctx: LegacyContext): void;
 }
 
 /** What a plugin auth method returns per service: the Authenticator contract without its name. */
@@ -64,9 +93,15 @@ export interface PluginApi {
   readonly logger: Logger;
   readonly symbols: PluginSymbols;
   readonly hooks: {
-    /** Receive every access record written by any service. */
-    log(fn: LogHookFn): void;
+    /** Receive every access record written (by every service, or those in scope). */
+    log(fn: LogHookFn, scope?: HookScope): void;
+    /** 3proxy trafcountfunc: called once per finished request with its final bytesIn/bytesOut. */
+    traffic(fn: TrafficHookFn, scope?: HookScope): void;
+    /** 3proxy bandlimfunc: per relayed chunk, returns a delay in ms; in-scope sessions leave pipe(). */
+    bandwidth(fn: BandwidthHookFn, scope?: HookScope): void;
   };
+  /** A filter (3proxy filter API), listed in a service's `filters:` as `<plugin>.<def.name>`. */
+  filter<O, C>(def: FilterDef<O, C>): void;
   /** A pipeline operator, usable in any `pipeline:` as `<plugin>.<def.name>`. */
   operator<O>(def: OperatorDef<O>): void;
   command(def: CommandDef): void;

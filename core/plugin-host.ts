@@ -10,9 +10,13 @@ import type { Logger } from './logger';
 import type { Registries } from './builtins';
 import type { Env, AuthMethodDef } from './env';
 import type { OperatorDef, JsonSchema } from './operator';
+import Ajv from 'ajv';
 import { proxyError } from './errors';
 import { sections } from '../schemas/sections';
 import type { Scheduler } from './scheduler';
+import type { FilterDef } from './filter-api';
+import { FILTERS_SYMBOL } from './filters';
+import { HOOKS_SYMBOL, PluginHooks } from './plugin-hooks';
 import {
   SCHEDULE_PERIODS,
   type CommandDef,
@@ -39,12 +43,24 @@ const RESERVED_SECTIONS = new Set([...Object.keys(sections), 'services']);
 
 const isFn = (v: unknown): boolean => typeof v === 'function';
 
+/** Meta-schema check only (no $ref resolution: a section may point into the root $defs). */
+const metaCheck = new Ajv({ strict: false, allowUnionTypes: true });
+
+/** Why `schema` is not a JSON Schema, or null when it is one. */
+function schemaProblem(schema: JsonSchema): string | null {
+  if (metaCheck.validateSchema(schema) === true) return null;
+  return metaCheck.errorsText(metaCheck.errors, { dataVar: 'schema' });
+}
+
 export class PluginHost {
   /** Loaded plugins, in load order. */
   readonly plugins: { readonly name: string; readonly version?: string }[] = [];
   readonly commands = new Map<string, PluginCommand>();
   readonly jobs: ScheduledJob[] = [];
   readonly logHooks: LogHookFn[] = [];
+  readonly hooks = new PluginHooks();
+  /** Filters by full name, for the services' `filters:`. */
+  readonly filters = new Map<string, FilterDef<unknown, unknown>>();
   /** Becomes env.symbols, so built-in components and plugins share one map. */
   readonly symbols = new Map<string, unknown>();
 
@@ -60,6 +76,8 @@ export class PluginHost {
   /** Once the Env exists: log hooks join the access-log listeners, present commands are applied. */
   attach(env: Env, listeners: Set<LogHookFn>): void {
     for (const h of this.logHooks) listeners.add(h);
+    env.symbols.set(FILTERS_SYMBOL, this.filters);
+    env.symbols.set(HOOKS_SYMBOL, this.hooks);
     for (const [name, cmd] of this.commands) {
       const value = env.config[name];
       if (value !== undefined && cmd.apply !== undefined) cmd.apply(value, env);
@@ -90,6 +108,8 @@ export class PluginStage {
   private readonly commands: PluginCommand[] = [];
   private readonly jobs: ScheduledJob[] = [];
   private readonly hooks: LogHookFn[] = [];
+  private readonly hookSet = new PluginHooks();
+  private readonly filters = new Map<string, FilterDef<unknown, unknown>>();
   private readonly symbols = new Map<string, unknown>();
   private closed = false;
   readonly api: PluginApi;
@@ -117,6 +137,9 @@ export class PluginStage {
     for (const c of this.commands) this.host.commands.set(c.name, c);
     this.host.jobs.push(...this.jobs);
     this.host.logHooks.push(...this.hooks);
+    this.host.hooks.traffic.push(...this.hookSet.traffic);
+    this.host.hooks.bandwidth.push(...this.hookSet.bandwidth);
+    for (const [k, f] of this.filters) this.host.filters.set(k, f);
     for (const [k, v] of this.symbols) this.host.symbols.set(k, v);
     this.host.plugins.push({ name: this.def.name, ...(this.def.version !== undefined ? { version: this.def.version } : {}) });
   }
@@ -141,10 +164,25 @@ export class PluginStage {
       configDir: this.configDir,
       logger,
       hooks: {
-        log: (fn) => {
+        log: (fn, scope) => {
           this.guard('hooks.log', isFn(fn), 'expected a function');
-          this.hooks.push(fn);
+          const only = scope?.services === undefined ? null : new Set(scope.services);
+          this.hooks.push(only === null ? fn : (record, line) => void (only.has(record.service) && fn(record, line)));
         },
+        traffic: (fn, scope) => {
+          this.guard('hooks.traffic', isFn(fn), 'expected a function');
+          this.hookSet.traffic.push(PluginHooks.scoped(this.def.name, fn, scope));
+        },
+        bandwidth: (fn, scope) => {
+          this.guard('hooks.bandwidth', isFn(fn), 'expected a function');
+          this.hookSet.bandwidth.push(PluginHooks.scoped(this.def.name, fn, scope));
+        },
+      },
+      filter: (def) => {
+        this.guard('filter', named(def) && typeof def.open === 'function', 'expected { name, open, ...stages }');
+        const full = `${this.def.name}.${def.name}`;
+        if (this.filters.has(full) || this.host.filters.has(full)) throw proxyError('PRX_ERR_DUPLICATE_NAME', 'filter', full);
+        this.filters.set(full, def as FilterDef<unknown, unknown>);
       },
       symbols: {
         provide: (name, value) => {
@@ -156,6 +194,8 @@ export class PluginStage {
       },
       operator: (def) => {
         this.guard('operator', named(def) && typeof def.schema === 'object' && typeof def.create === 'function', 'expected { name, schema, create }');
+        const bad = schemaProblem(def.schema);
+        this.guard('operator', bad === null, `operator "${def.name}": its schema is not a JSON Schema: ${bad ?? ''}`);
         const full = this.fullName('operator', def.name, this.operators.some((o) => o.name === `${this.def.name}.${def.name}`));
         this.operators.push({ ...def, name: full });
       },
@@ -166,6 +206,8 @@ export class PluginStage {
       },
       command: (def) => {
         this.guard('command', named(def) && typeof def.schema === 'object', 'expected { name, schema }');
+        const bad = schemaProblem(def.schema);
+        this.guard('command', bad === null, `section "${def.name}": its schema is not a JSON Schema: ${bad ?? ''}`);
         if (RESERVED_SECTIONS.has(def.name) || this.host.commands.has(def.name) || this.commands.some((c) => c.name === def.name)) {
           throw proxyError('PRX_ERR_DUPLICATE_NAME', 'config section', def.name);
         }

@@ -21,6 +21,7 @@ import { readProxyHeader } from './net/proxy-protocol';
 import { TlsHandshakeError, acceptTls, tlsMaterialFor, type TlsListenerConfig, type TlsMaterial } from './tls';
 import { GLOBAL_SLOTS_SYMBOL, type ConnectionSlots } from './limits/slots';
 import { LiveSet, type LiveConnection } from './live-set';
+import { ServiceFilters } from './filters';
 
 export interface ServiceConfig {
   readonly name: string;
@@ -75,6 +76,8 @@ export class ServiceRuntime {
   private readonly waiting: Socket[] = [];
   private readonly maxWaiting: number;
   private readonly tls: TlsMaterial | null;
+  /** The service's `filters:` once opened; null without any (nothing runs per connection). */
+  private filters: ServiceFilters | null;
   private server: Server | null = null;
   private boundPort = 0;
   private stopping = false;
@@ -94,7 +97,9 @@ export class ServiceRuntime {
     this.logger = env.logger.child({ service: this.name });
     this.info = { name: this.name, type: config.type, logName: this.template.logName, port: this.listenAddress.port };
     const steps = config.pipeline ?? (this.template.pipeline);
-    this.pipeline = compilePipeline(steps, env, { service: { name: this.name, type: config.type, config } });
+    const service = { name: this.name, type: config.type, config };
+    this.pipeline = compilePipeline(steps, env, { service });
+    this.filters = ServiceFilters.open((config['filters'] as readonly string[] | undefined) ?? [], service, env);
   }
 
   get port(): number {
@@ -135,6 +140,7 @@ export class ServiceRuntime {
     if (server === null) return false;
     old.server = null;
     old.stopping = true;
+    if (old.live.size === 0) old.closeFilters();
     server.removeAllListeners('connection');
     server.removeAllListeners('error');
     server.on('connection', (socket: Socket) => this.accept(socket));
@@ -188,8 +194,10 @@ export class ServiceRuntime {
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       acceptedAt: Date.now(),
+      filters: null,
     };
     const first = new Session(connection, this.info, emptyRequest(this.config.type));
+    if (this.filters !== null && !this.attachFilters(first)) return;
     const entry: { connection: Connection; subscription: Subscription | null; current: Session | null } = {
       connection,
       subscription: null,
@@ -211,7 +219,9 @@ export class ServiceRuntime {
       // After a TLS handshake this is the TLS socket: closing it flushes and closes the raw one.
       closeSocket(connection.socket);
       first.close();
+      connection.filters?.clear(this.logger);
       this.next();
+      if (this.live.size === 0 && this.stopping) this.closeFilters();
     });
   }
 
@@ -252,6 +262,31 @@ export class ServiceRuntime {
         return EMPTY;
       }),
     );
+  }
+
+  /**
+   * filter_client for a new connection. False when a filter dropped it (HANDLED, REJECT,
+   * REMOVE or a throw): as in 3proxy the socket is closed before anything is read.
+   */
+  private attachFilters(first: Session): boolean {
+    const c = first.connection;
+    const attached = this.filters!.attach(first);
+    if (!(attached instanceof ProxyError)) {
+      c.filters = attached;
+      return true;
+    }
+    const level = attached.code === 'PRX_ERR_FILTER_FAILED' ? 'error' : 'info';
+    this.logger[level]({ code: attached.code, client: `${c.clientAddress}:${c.clientPort}` }, `connection dropped: ${attached.message}`);
+    c.socket.destroy();
+    this.next();
+    return false;
+  }
+
+  /** filter_close, once, when the service has stopped and its last connection is gone. */
+  private closeFilters(): void {
+    const f = this.filters;
+    this.filters = null;
+    f?.close();
   }
 
   private connectionFailed(connection: Connection, err: unknown): void {
@@ -300,6 +335,7 @@ export class ServiceRuntime {
     for (const s of this.waiting.splice(0)) s.destroy();
     const server = this.server;
     this.server = null;
+    if (this.live.size === 0) this.closeFilters();
     if (server === null) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -313,6 +349,7 @@ export class ServiceRuntime {
     if (this.live.size > 0 && graceMs > 0) await this.live.drained(graceMs);
     this.killAll();
     await closed;
+    this.closeFilters();
   }
 
   /** Cuts every live connection now. */

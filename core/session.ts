@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProxyError } from './errors';
 import type { SessionLimits } from './limits';
+import type { ConnectionFilters } from './filters';
 
 /** 3proxy's operation names (ACL `operations:` field, `%T`, access log). */
 export const OPERATIONS = [
@@ -61,6 +62,8 @@ export interface Connection {
   readonly acceptedAt: number;
   /** The newest Session on this connection: the request in flight (reload re-checks it, reloadReauth). */
   latest?: Session;
+  /** Plugin filters attached at accept (core/filters.ts); null or absent: none, the fast paths. */
+  filters?: ConnectionFilters | null;
 }
 
 /** The service a session runs in, as the pipeline sees it. */

@@ -19,7 +19,7 @@ import type { Logger } from './logger';
 import type { Env, ServiceTemplate } from './env';
 import { compilePipeline, type CompiledPipeline } from './pipeline';
 import { Session, emptyRequest, type Connection, type ServiceInfo } from './session';
-import { proxyErrorFrom, toProxyError } from './errors';
+import { proxyError, proxyErrorFrom, toProxyError } from './errors';
 import { parseListen, type ListenAddress } from '../config/listen';
 import { DEFAULT_MAXCONN, ServiceRuntime, type ServiceConfig } from './service';
 import { LiveSet, type LiveConnection } from './live-set';
@@ -94,6 +94,10 @@ export class UdpServiceRuntime {
     env: Env,
   ) {
     this.name = config.name;
+    // Filters see TCP connections (3proxy's filter API has no datagram stage): refused, not ignored.
+    if (Array.isArray(config['filters']) && config['filters'].length > 0) {
+      throw proxyError('PRX_ERR_CONFIG_VALUE', `filters of UDP service "${config.name}"`, 'plugin filters run on TCP services only');
+    }
     this.template = env.templates.require(config.type);
     this.listenAddress = parseListen(config.listen, this.template.defaultPort);
     this.maxconn = config.maxconn ?? DEFAULT_MAXCONN;

@@ -256,6 +256,12 @@ export const serviceCommonProperties: Record<string, Record<string, unknown>> = 
     items: { type: 'string' },
     description: 'Auth chain, tried in order with 3proxy fall-through (none iponly useronly strong cache cacheacl dnsname radius, plugin methods). Default: [iponly].',
   },
+  filters: {
+    type: 'array',
+    items: { type: 'string', pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_.-]+$' },
+    uniqueItems: true,
+    description: 'Plugin filters (<plugin>.<name>, 3proxy filter API) run on this service\'s connections, in this order; see docs/plugins.md.',
+  },
   acl: { type: 'array', items: ref('aclRule'), description: 'Access rules; first match wins; empty = allow all; non-empty ends with an implicit deny.' },
   maxconn: { type: 'integer', minimum: 1, description: 'Concurrent clients (3proxy maxconn, default 500); more wait.' },
   backlog: { type: 'integer', minimum: 1, description: 'Clients held waiting beyond maxconn (default 1 + maxconn/8).' },

@@ -12,6 +12,7 @@ import * as pending from './pending-commands';
 import { mitmCommand } from './mitm-commands';
 import { service } from './service';
 import type { ConvertState } from './state';
+import { runPluginCommand } from './plugin-commands';
 
 /** Extra facts a translator may need beyond the expanded arguments. */
 export interface CommandContext {
@@ -45,8 +46,8 @@ const TLS_AND_MITM = (min: number, max: number): LegacyCommand =>
     pending.tlsCommand(st, args);
     mitmCommand(st, args);
   });
-const PCRE = (min: number): LegacyCommand =>
-  cmd(min, 0, (st, args) => st.warn('PRXWRN007', `${args[0] ?? ''} needs the regex-filter plugin; this rule is not translated yet, so nothing is filtered`));
+/** Translated by the shipped plugin that owns the command (plugin-commands.ts). */
+const PLUGIN_COMMAND = (min: number): LegacyCommand => cmd(min, 0, runPluginCommand);
 
 export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   proxy: SERVICE,
@@ -147,10 +148,10 @@ export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   ssl_client_verify: TLS_AND_MITM(1, 1),
   ssl_client_no_verify: TLS_AND_MITM(1, 1),
   ssl_client_ca_file: TLS_AND_MITM(1, 2),
-  pcre: PCRE(4),
-  pcre_rewrite: PCRE(5),
-  pcre_extend: PCRE(2),
-  pcre_options: PCRE(2),
+  pcre: PLUGIN_COMMAND(4),
+  pcre_rewrite: PLUGIN_COMMAND(5),
+  pcre_extend: PLUGIN_COMMAND(2),
+  pcre_options: PLUGIN_COMMAND(2),
   transparent: { ...noEffect(1, 1, () => 'TransparentPlugin switch; handled by an rx3proxy port of the plugin'), plugin: /transparent/i },
   notransparent: { ...noEffect(1, 1, () => 'TransparentPlugin switch; handled by an rx3proxy port of the plugin'), plugin: /transparent/i },
   trafcorrect: { ...noEffect(4, 0, () => 'TrafficPlugin counter correction is not translated'), plugin: /traffic/i },
@@ -158,9 +159,13 @@ export const COMMANDS: Readonly<Record<string, LegacyCommand>> = {
   file_preview: { ...noEffect(2, 2, () => 'FilePlugin setting is not translated'), plugin: /file/i },
 };
 
-/** The table entry for `name`, if 3proxy (with the plugins loaded so far) knows it. */
-export function lookup(name: string, loadedPlugins: readonly string[]): LegacyCommand | undefined {
-  if (!Object.prototype.hasOwnProperty.call(COMMANDS, name)) return undefined;
+/** A command only a plugin's translator knows (ConvertOptions.plugins). */
+const THIRD_PARTY = PLUGIN_COMMAND(1);
+
+/** The table entry for `name`, if 3proxy (with the plugins loaded so far) or a plugin translator knows it. */
+export function lookup(name: string, st: Pick<ConvertState, 'plugins' | 'pluginCommands'>): LegacyCommand | undefined {
+  const loadedPlugins = st.plugins;
+  if (!Object.prototype.hasOwnProperty.call(COMMANDS, name)) return st.pluginCommands.has(name) ? THIRD_PARTY : undefined;
   const def = COMMANDS[name];
   if (def?.plugin !== undefined) {
     const re = def.plugin;

@@ -126,6 +126,10 @@ function globals(st: ConvertState, b: Builder): void {
   scalar('configPath');
   scalar('timeouts');
   list('plugins');
+  for (const [key, v] of st.pluginSections) {
+    b.config[key] = v.value;
+    b.note([key], v.src);
+  }
 }
 
 function services(st: ConvertState, b: Builder, top: LogSetting): void {

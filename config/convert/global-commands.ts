@@ -4,6 +4,7 @@
  * monitor, config, plugin, ...). Where they appear in the script does not matter to 3proxy.
  */
 import { isIP } from 'node:net';
+import { pluginForEntry, usePlugin } from './plugin-commands';
 import type { ConvertState } from './state';
 import { intArg } from './state';
 import { sizeString } from './model';
@@ -136,16 +137,20 @@ export function monitor(st: ConvertState, args: readonly string[]): void {
 }
 
 /**
- * `plugin LIB ENTRY args...`. 3proxy's TLS and PCRE plugins are not JavaScript plugins: the TLS
- * listener is built in (`tls:`), while the PCRE commands they enable are reported where they
- * appear. Other libraries are native code.
+ * `plugin LIB ENTRY args...`. A 3proxy plugin that rx3proxy ships a port of (PCREPlugin's
+ * pcre_plugin -> regex-filter) becomes its `plugins:` entry; the TLS plugin is built in (`tls:`).
+ * Other libraries are native code: kept as an entry that will not load, with a warning.
  */
 export function plugin(st: ConvertState, args: readonly string[]): void {
   const lib = args[1] ?? '';
   const entry = args[2] ?? '';
-  if (entry === 'ssl_plugin' || entry === 'pcre_plugin') {
-    const what = entry === 'ssl_plugin' ? 'the tls: listener block is built in; ssl_* commands are reported where they appear' : 'its pcre commands have no rx3proxy translation yet and are reported where they appear';
-    st.warn('PRXWRN004', `plugin ${entry}: nothing to load (${what})`);
+  if (entry === 'ssl_plugin') {
+    st.warn('PRXWRN004', 'plugin ssl_plugin: nothing to load (the tls: listener block is built in; ssl_* commands are reported where they appear)');
+    return;
+  }
+  const port = pluginForEntry(st, entry);
+  if (port !== undefined) {
+    usePlugin(st, port);
     return;
   }
   st.plugins.push(lib);

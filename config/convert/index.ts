@@ -16,6 +16,7 @@ import { emit } from './emit';
 import type { Diagnostic } from './model';
 import { ScriptReader } from './reader';
 import { ConvertState } from './state';
+import { pluginCommands } from './plugin-commands';
 import { commandLines, tokenizeLine } from './tokenize';
 
 export type { Diagnostic } from './model';
@@ -25,6 +26,8 @@ export type { LegacyCommand } from './commands';
 export interface ConvertOptions {
   /** Reads an `include` or `$file` (absolute path); default: the file system. Throw or return undefined when missing. */
   readonly readFile?: (file: string) => string | undefined;
+  /** Plugin modules (paths) whose commands' legacy translators join the shipped ones. */
+  readonly plugins?: readonly string[];
 }
 
 export interface ConvertResult {
@@ -67,7 +70,7 @@ export function convertLegacy(text: string, fileName: string, opts: ConvertOptio
       return undefined;
     }
   };
-  const st = new ConvertState();
+  const st = new ConvertState(() => pluginCommands(opts.plugins));
   new ScriptReader(st, safeRead).run(text, fileName, path.resolve(fileName));
   finalChecks(st);
   const { config, yaml } = emit(st, fileName);

@@ -75,6 +75,7 @@ export interface ServiceOut {
   upstreamTls?: Record<string, unknown>;
   mitm?: Record<string, unknown>;
   options?: Record<string, unknown>;
+  filters?: string[];
 }
 
 /** A limiter/counter rule with its source line, for comments. */

@@ -67,7 +67,7 @@ export class ScriptReader {
   /** Tokenizes a line and expands its `$file`s (a `keepFiles` command keeps whole-argument ones). */
   private expand(tokens: readonly RawToken[], file: string): { args: string[]; kept: string[]; problems: IncludeProblem[] } {
     const first = tokens[0];
-    const def = first !== undefined && 'text' in first ? lookup(first.text, this.st.plugins) : undefined;
+    const def = first !== undefined && 'text' in first ? lookup(first.text, this.st) : undefined;
     const kept = new Set(def?.keepFiles === true ? tokens.filter((t) => 'include' in t && t.prefix === '') : []);
     const { args, problems } = expandIncludes(
       tokens.filter((t) => !kept.has(t)),
@@ -106,7 +106,7 @@ export class ScriptReader {
   /** Runs the table entry for `args[0]`; false when the line was refused. */
   private dispatch(args: readonly string[], kept: readonly string[], problems: readonly IncludeProblem[]): boolean {
     const name = args[0] ?? '';
-    const def = name === 'include' ? undefined : lookup(name, this.st.plugins);
+    const def = name === 'include' ? undefined : lookup(name, this.st);
     const count = args.length + kept.length;
     if (def === undefined || count < def.min || (def.max !== 0 && count > def.max)) {
       let why = def === undefined ? '' : ` (${count - 1} argument(s) do not fit this command)`;

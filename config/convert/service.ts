@@ -246,6 +246,7 @@ export function service(st: ConvertState, args: readonly string[]): void {
   if (upstreamTls !== undefined) svc.upstreamTls = upstreamTls;
   if (mitm !== undefined) svc.mitm = mitm;
   if (Object.keys(flags.options).length > 0) svc.options = flags.options;
+  if (st.filters.length > 0) svc.filters = [...st.filters];
   st.services.push(st.sourced(svc));
   const meta: { rules: AclRule[]; auth?: SourceRef } = { rules: acl === undefined ? [] : [...st.acl] };
   if (st.auth !== undefined) meta.auth = st.auth.src;

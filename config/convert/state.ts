@@ -12,6 +12,7 @@
 import { proxyError, WARNINGS } from '../../core/errors';
 import type { WarningCode } from '../../core/errors';
 import type { AclRule, Diagnostic, ServiceOut, SourceRef, Sourced } from './model';
+import type { PluginCommand } from './plugin-commands';
 
 /**
  * TLS commands that the service lines pick up: `ssl_serv` and the listener's key material and
@@ -78,6 +79,8 @@ export class ConvertState {
   external: { v4?: string; v6?: string } = {};
   tls: TlsPending = {};
   readonly log: LogState = {};
+  /** Plugin filters (`<plugin>.<name>`) the following service lines list (legacy pcre lines add them). */
+  readonly filters: string[] = [];
 
   // ---- global ---------------------------------------------------------------------------
   readonly users = new Map<string, Sourced<string>>();
@@ -97,6 +100,18 @@ export class ConvertState {
   /** Library names of `plugin` lines, so plugin commands (`transparent`) are known. */
   readonly plugins: string[] = [];
   readonly serviceNames = new Set<string>();
+  /** Top-level sections built by plugin translators (regexFilter ...), in first-use order. */
+  readonly pluginSections = new Map<string, Sourced<unknown>>();
+
+  private commandTable: ReadonlyMap<string, PluginCommand> | null = null;
+
+  /** @param loadPluginCommands the commands plugins translate (plugin-commands.ts), loaded on first need. */
+  constructor(private readonly loadPluginCommands: () => ReadonlyMap<string, PluginCommand> = () => new Map()) {}
+
+  /** Loading the plugins costs: only configs with a plugin line, a pcre line or an unknown command pay it. */
+  get pluginCommands(): ReadonlyMap<string, PluginCommand> {
+    return (this.commandTable ??= this.loadPluginCommands());
+  }
 
   /** Records a warning at the current line (or `src`). `detail` fills or extends the text. */
   warn(code: WarningCode, detail?: string, src: SourceRef = this.src): void {

@@ -16,7 +16,6 @@ import { BandwidthLimiter, type BandwidthRuleSpec } from './bandwidth';
 import { ConnectionLimiter, NO_RELEASE, type ConnectionLimitSpec } from './connlim';
 import { CounterStore, type Counter, type CounterRuleSpec } from './counters';
 import type { Every } from './periods';
-import type { TokenBucket } from './token-bucket';
 import { ConnectionSlots } from './slots';
 
 export { TokenBucket } from './token-bucket';
@@ -48,8 +47,8 @@ export class SessionLimits {
   private ended = false;
 
   constructor(
-    readonly bucketsIn: readonly TokenBucket[],
-    readonly bucketsOut: readonly TokenBucket[],
+    readonly bucketsIn: readonly Pacer[],
+    readonly bucketsOut: readonly Pacer[],
     readonly countersIn: readonly Counter[],
     readonly countersOut: readonly Counter[],
     private readonly release: () => void,
@@ -75,6 +74,11 @@ export class SessionLimits {
     for (const c of dir === 'in' ? this.countersIn : this.countersOut) c.add(bytes, now);
   }
 
+  /** The same limits plus more pacers (plugin bandwidth hooks); it takes over this one's slot release. */
+  withPacers(extraIn: readonly Pacer[], extraOut: readonly Pacer[]): SessionLimits {
+    return new SessionLimits([...this.bucketsIn, ...extraIn], [...this.bucketsOut, ...extraOut], this.countersIn, this.countersOut, this.release, this.clock);
+  }
+
   /** Session end: frees the connection slot; counts the fast path's totals. Idempotent. */
   end(bytesIn: number, bytesOut: number): void {
     if (this.ended) return;
@@ -85,6 +89,11 @@ export class SessionLimits {
       this.account('out', bytesOut);
     }
   }
+}
+
+/** A bucket-like pacer: bytes carried -> delay in ms (TokenBucket, a plugin bandwidth hook). */
+export interface Pacer {
+  take(bytes: number): number;
 }
 
 function hasLimit(cs: readonly Counter[]): boolean {

@@ -12,7 +12,9 @@
 import { defineOperator, sessionStep, type OperatorContext } from '../../core/operator';
 import type { AccessLogSink, Env } from '../../core/env';
 import type { StepSpec } from '../../core/pipeline';
-import { LIMITS_SYMBOL, type Limits } from '../../core/limits';
+import { LIMITS_SYMBOL, SessionLimits, type Limits, type Pacer } from '../../core/limits';
+import { hooksOf, type BandwidthHookFn } from '../../core/plugin-hooks';
+import type { Session } from '../../core/session';
 import { logDumpConfig, watchLogDump } from '../../core/limits/logdump';
 import { aclRequest } from '../authorize/service-acl';
 import { accessLogSpec } from '../log';
@@ -30,13 +32,16 @@ export const limits = defineOperator<Record<string, never>>({
     const shared = env.symbols.get(LIMITS_SYMBOL) as Limits | undefined;
     const dump = logDumpConfig(env.config['logDump']);
     const dumpSink = dump === null ? null : serviceLogSink(env, ctx);
+    // Plugin bandwidth hooks (3proxy bandlimfunc) for this service, known once at create time.
+    const paced = (hooksOf(env)?.bandwidthFor(ctx.service.name) ?? []).map((h) => h.fn);
     return sessionStep((session) => {
+      if (paced.length > 0) hookPacers(session, paced, shared, env.clock);
       if (dumpSink !== null) {
         watchLogDump(session, dump!, (view) => {
           if (!view.nolog) dumpSink.write(view);
         });
       }
-      if (shared === undefined || shared.empty) return session;
+      if (paced.length > 0 || shared === undefined || shared.empty) return session;
       const found = shared.forRequest(aclRequest(session, env.clock.now()));
       if (found === null) return session;
       session.limits = found;
@@ -45,6 +50,19 @@ export const limits = defineOperator<Record<string, never>>({
     });
   },
 });
+
+/**
+ * Limits with the hooks' pacers added: the rule limits when some apply, else neutral ones. The
+ * hook gets (session, bytesIn, 0) for server-to-client chunks, (session, 0, bytesOut) the other way.
+ */
+function hookPacers(session: Session, fns: readonly BandwidthHookFn[], shared: Limits | undefined, clock: { now(): number }): void {
+  const inP: Pacer[] = fns.map((fn) => ({ take: (n: number) => fn(session, n, 0) }));
+  const outP: Pacer[] = fns.map((fn) => ({ take: (n: number) => fn(session, 0, n) }));
+  const found = shared === undefined || shared.empty ? null : shared.forRequest(aclRequest(session, clock.now()));
+  const limits = found === null ? new SessionLimits(inP, outP, [], [], () => undefined, clock) : found.withPacers(inP, outP);
+  session.limits = limits;
+  void session.finished.then(() => limits.end(session.bytesIn, session.bytesOut));
+}
 
 /**
  * The sink the service's `log` step writes to (the same object: AccessLogs caches sinks by

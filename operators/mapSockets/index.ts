@@ -23,6 +23,8 @@ import { socksUdpRelay } from './udp';
 import { throttledRelay } from './throttle';
 import { ftpRelay } from './ftp';
 import { ftpHttpRelay } from './ftp-http';
+import { ensureLimits, needsDataFilters } from '../filters/data';
+import { parseSize } from '../../config/units';
 
 export type Relay = (session: Session, opts: RelayOptions) => Observable<Session>;
 
@@ -59,18 +61,24 @@ export const mapSockets = defineOperator<MapSocketsOptions>({
       },
     },
   },
-  create(options, _env, ctx) {
+  create(options, env, ctx) {
     const cfg = ctx.service.config;
     const timeouts = (cfg['timeouts'] ?? {}) as Record<string, string>;
     const serviceOptions = (cfg['options'] ?? {}) as Record<string, unknown>;
     const relayOpts: RelayOptions = {
       idleMs: parseDuration(options.idleTimeout ?? timeouts['idle'] ?? '10m'),
       halfClose: options.halfClose ?? (serviceOptions['halfClose'] as boolean | undefined) ?? true,
+      filterMaxSize: parseSize((env.config['filterMaxSize'] as string | number | undefined) ?? '1MB'),
     };
     return concatMap((session: Session) => {
       if (session.relayMode === 'none') return of(session);
       // Only sessions with a bandwidth limit or a quota leave the pipe() fast path ('http' decides per request).
       if (session.relayMode === 'stream' && session.limits?.needsChunkPath === true) return throttledRelay(session, relayOpts);
+      // Only sessions with a plugin data filter pay for chunk inspection (the Pump path, neutral limits).
+      if (session.relayMode === 'stream' && needsDataFilters(session)) {
+        ensureLimits(session);
+        return throttledRelay(session, relayOpts);
+      }
       return relays.require(session.relayMode)(session, relayOpts);
     });
   },

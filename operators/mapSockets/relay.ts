@@ -18,6 +18,8 @@ import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
 export interface RelayOptions {
   readonly idleMs: number;
   readonly halfClose: boolean;
+  /** Largest HTTP body buffered for data filters (root filterMaxSize, default 1MB); 0 in tests = never buffer. */
+  readonly filterMaxSize?: number;
 }
 
 export function streamRelay(session: Session, opts: RelayOptions): Observable<Session> {

@@ -16,10 +16,24 @@ import { Observable } from 'rxjs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Session } from '../../core/session';
-import type { SessionLimits, TokenBucket } from '../../core/limits';
-import type { BucketWaiter } from '../../core/limits/token-bucket';
-import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
+import type { SessionLimits } from '../../core/limits';
+import { TokenBucket, type BucketWaiter } from '../../core/limits/token-bucket';
+import { ProxyError, proxyError, proxyErrorFrom } from '../../core/errors';
+import { inspectorFor } from '../filters/data';
 import type { RelayOptions } from './relay';
+
+/** Something that paces a direction: a TokenBucket, or a plugin's bandwidth hook. */
+export interface Pacer {
+  /** Bytes just carried -> how long (ms) to wait before reading more. */
+  take(bytes: number): number;
+}
+
+/** A data-filter stage on one direction (operators/filters/data.ts): each chunk passes it first. */
+export interface ChunkInspector {
+  /** The chunk to forward (maybe rewritten), or the error that ends the session. */
+  run(chunk: Buffer): Buffer | ProxyError;
+  fail(err: ProxyError): void;
+}
 
 /**
  * One direction: src -> dst, paced by buckets, bounded by the quota. Streams, not just sockets:
@@ -32,15 +46,18 @@ export class Pump implements BucketWaiter {
   private drainWait = false;
   /** The bucket this pump is parked on (in debt), or null. */
   private parked: TokenBucket | null = null;
+  /** A plugin's bandwidth hook asked for a pause (it has no queue to park in). */
+  private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
     private readonly src: Readable,
     private readonly dst: Writable,
     private readonly dir: 'in' | 'out',
-    private readonly buckets: readonly TokenBucket[],
+    private readonly buckets: readonly Pacer[],
     private readonly limits: SessionLimits,
     private readonly onQuota: () => void,
+    private readonly inspector: ChunkInspector | null = null,
   ) {}
 
   start(): void {
@@ -67,13 +84,25 @@ export class Pump implements BucketWaiter {
     this.stopped = true;
     this.parked?.cancel(this);
     this.parked = null;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     this.src.removeListener('data', this.onData);
     this.src.removeListener('end', this.onEnd);
     this.dst.removeListener('drain', this.onDrain);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = (raw: Buffer): void => {
     if (this.stopped) return;
+    let chunk = raw;
+    if (this.inspector !== null) {
+      const out = this.inspector.run(raw);
+      if (out instanceof ProxyError) {
+        this.stop();
+        this.inspector.fail(out);
+        return;
+      }
+      chunk = out;
+    }
     const room = this.limits.room(this.dir);
     const cut = chunk.length > room;
     const data = cut ? chunk.subarray(0, room) : chunk;
@@ -96,14 +125,29 @@ export class Pump implements BucketWaiter {
     this.expect = data.length;
     let worst: TokenBucket | null = null;
     let delay = 0;
+    let hookDelay = 0;
     for (const b of this.buckets) {
       const d = b.take(data.length);
-      if (d > delay) {
+      if (d <= 0) continue;
+      if (!(b instanceof TokenBucket)) hookDelay = Math.max(hookDelay, d);
+      else if (d > delay) {
         delay = d;
         worst = b;
       }
     }
+    if (hookDelay > 0) this.sleep(hookDelay);
     if (worst !== null) this.park(worst);
+  };
+
+  private sleep(ms: number): void {
+    this.src.pause();
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(this.onTimer, ms);
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.maybeResume();
   };
 
   /** The bucket's turn came: wait on another one still in debt, or read again. */
@@ -122,7 +166,7 @@ export class Pump implements BucketWaiter {
   }
 
   private indebted(): TokenBucket | null {
-    for (const b of this.buckets) if (b.balance() < 0) return b;
+    for (const b of this.buckets) if (b instanceof TokenBucket && b.balance() < 0) return b;
     return null;
   }
 
@@ -137,7 +181,7 @@ export class Pump implements BucketWaiter {
   };
 
   private maybeResume(): void {
-    if (!this.stopped && !this.drainWait && this.parked === null) this.src.resume();
+    if (!this.stopped && !this.drainWait && this.parked === null && this.timer === null) this.src.resume();
   }
 }
 
@@ -164,8 +208,17 @@ export function throttledRelay(session: Session, opts: RelayOptions): Observable
       dst.end(() => settle(quota));
       graceful(dst);
     };
-    const outPump = new Pump(client, target, 'out', limits.bucketsOut, limits, onQuota(target, client));
-    const inPump = new Pump(target, client, 'in', limits.bucketsIn, limits, onQuota(client, target));
+    // A data filter's refusal mid-stream: nothing protocol-level is left to answer, both sides go.
+    const onFiltered = (err: ProxyError): void => {
+      quota = err;
+      outPump.stop();
+      inPump.stop();
+      client.destroy();
+      target.destroy();
+      settle(err);
+    };
+    const outPump = new Pump(client, target, 'out', limits.bucketsOut, limits, onQuota(target, client), inspectorFor(session, 'dataClient', true, onFiltered));
+    const inPump = new Pump(target, client, 'in', limits.bucketsIn, limits, onQuota(client, target), inspectorFor(session, 'dataServer', true, onFiltered));
     limits.countedLive = true;
 
     const settle = (err: ProxyError | null): void => {

@@ -158,6 +158,9 @@ function runTunnel(outer: Session, socket: TLSSocket, pipeline: CompiledPipeline
     localAddress: c.localAddress,
     localPort: c.localPort,
     acceptedAt: Date.now(),
+    // The client's filters (attached at accept) see the decrypted requests too: regex-filter
+    // rules block and rewrite inside the tunnel as they do for plain requests.
+    ...(c.filters !== undefined ? { filters: c.filters } : {}),
   };
   const first = new Session(inner, outer.service, emptyRequest('http', 'HTTP_OTHER'));
   first.state.set(MITM_KEY, tunnel);

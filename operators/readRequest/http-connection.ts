@@ -16,6 +16,7 @@ import type { HttpUpstream } from '../mapSockets/http-upstream';
 import { buildSession, connectSession } from './http-session';
 import { FTP_CONTEXT_KEY, type FtpContext } from '../mapSockets/ftp-context';
 import { MITM_KEY } from './http-mitm';
+import { filterHttpRequest } from '../filters/http';
 
 /** The connection-side callbacks a socket's parser events are routed to. */
 export interface ConnectionHooks {
@@ -99,6 +100,11 @@ export class ConnectionReader implements ConnectionHooks {
     this.disarm();
     if (this.done) return;
     this.check(s);
+    // Plugin filters see every request of the connection; a refusal ends it like a parse error.
+    if (s.error === null && s.connection.filters != null) {
+      s.error = filterHttpRequest(s);
+      if (s.error !== null) more = false;
+    }
     this.inFlight++;
     if (!more) this.stop();
     void s.finished.then(() => {

@@ -57,6 +57,8 @@ export function httpResponder(neverAskAuth: boolean): Responder {
     fail(session, err) {
       const socket = session.connection.socket;
       if (socket.destroyed) return;
+      // HANDLED: a plugin filter wrote its own answer; let it reach the client, then close.
+      if (err.code === 'PRX_ERR_FILTER_HANDLED') return void socket.end();
       const started = session.state.get(ANSWERED_KEY) === true || session.httpResponse?.headersSent === true;
       if (started || !socket.writable) {
         socket.destroy();

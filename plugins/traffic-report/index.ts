@@ -2,7 +2,8 @@
  * traffic-report: per-user byte totals written to a JSON file, on a schedule and on stop
  * (what a 3proxy plugin replacing the traffic-count function would report).
  *
- *   access record -> totals[user ?? '-'] += bytesIn/bytesOut, requests += 1   (log hook)
+ *   finished request -> totals[user ?? '-'] += bytesIn/bytesOut, requests += 1   (traffic hook:
+ *                       every request, logged or not, of every service or of `services`)
  *   every period and on stop -> write { generatedAt, users: { name: totals } } atomically
  *
  *   plugins:
@@ -29,6 +30,7 @@ export interface TrafficReport {
 export interface TrafficReportOptions {
   file: string;
   every: SchedulePeriod;
+  services?: string[];
 }
 
 export default definePlugin<TrafficReportOptions>({
@@ -47,22 +49,26 @@ export default definePlugin<TrafficReportOptions>({
         default: 'hourly',
         description: 'How often the report is rewritten (it is also written on stop).',
       },
+      services: { type: 'array', items: { type: 'string' }, description: 'Count only these services (default: all).' },
     },
   },
   setup(api, options) {
     const file = resolve(api.configDir, options.file);
     const totals = new Map<string, UserTraffic>();
-    api.hooks.log((record) => {
-      const key = record.user ?? '-';
-      let t = totals.get(key);
-      if (t === undefined) {
-        t = { bytesIn: 0, bytesOut: 0, requests: 0 };
-        totals.set(key, t);
-      }
-      t.bytesIn += record.bytesIn;
-      t.bytesOut += record.bytesOut;
-      t.requests += 1;
-    });
+    api.hooks.traffic(
+      (session) => {
+        const key = session.user ?? '-';
+        let t = totals.get(key);
+        if (t === undefined) {
+          t = { bytesIn: 0, bytesOut: 0, requests: 0 };
+          totals.set(key, t);
+        }
+        t.bytesIn += session.bytesIn;
+        t.bytesOut += session.bytesOut;
+        t.requests += 1;
+      },
+      options.services === undefined ? undefined : { services: options.services },
+    );
     api.schedule(options.every, () => {
       const report: TrafficReport = { generatedAt: new Date().toISOString(), users: Object.fromEntries(totals) };
       // Write then rename, so a reader never sees a half-written report.

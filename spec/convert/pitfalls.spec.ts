@@ -79,7 +79,6 @@ describe('pitfall warnings', () => {
 
   it.each([
     ['ssl_mitm\nproxy', 'ssl_mitm without ssl_server_ca_file'],
-    ['pcre request deny "x" *', 'needs the regex-filter plugin'],
     ['auth pam strong', 'PamAuth plugin'],
   ])('%s converts with a warning', (text, phrase) => {
     const r = convertText(text);

@@ -9,6 +9,18 @@ import { convertLegacy } from '../../config/convert';
 import { validateValue } from '../../config/load';
 import { schemaFor } from '../../core/runtime';
 import { builtinRegistries } from '../../core/builtins';
+import { loadPluginsSync, pluginEntries } from '../../core/plugin-loader';
+import { silentLogger } from '../../core/logger';
+import { LEGACY_PLUGINS } from '../../config/convert/plugin-commands';
+
+/** A config that lists plugins (regex-filter for pcre lines) validates with their sections, as `rx3proxy validate` does. */
+function schemaWithPlugins(config: unknown, file: string): ReturnType<typeof schemaFor> {
+  // Only rx3proxy's own ports load here; native 3proxy libraries kept as entries never would.
+  const entries = pluginEntries(config).filter((e) => LEGACY_PLUGINS.includes(e.module));
+  if (entries.length === 0) return schema;
+  const own = builtinRegistries();
+  return schemaFor(own, loadPluginsSync(entries, file, own, silentLogger()));
+}
 
 /**
  * Flags whose features are not built yet: the schema refuses them (a config must not silently
@@ -30,7 +42,7 @@ describe('converted cfg-samples validate', () => {
     expect(r.errors).toEqual([]);
     const services = ((r.config as { services?: { type: string }[] }).services ?? []);
     const missing = new Set(services.map((s) => s.type).filter((t) => !reg.templates.has(t)));
-    const problems = validateValue(JSON.parse(JSON.stringify(r.config)), file, schema).filter((p) => {
+    const problems = validateValue(JSON.parse(JSON.stringify(r.config)), file, schemaWithPlugins(r.config, file)).filter((p) => {
       // A service of a type not built yet fails as a whole; nothing else may fail.
       const m = /^\/services\/(\d+)/.exec(p.pointer);
       if (m !== null && missing.has(services[Number(m[1])]!.type)) return false;

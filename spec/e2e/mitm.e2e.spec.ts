@@ -150,6 +150,43 @@ describe('MITM through the HTTP proxy', () => {
     expect(denied).toEqual(expect.arrayContaining([`POST https://localhost:${originPort}/form HTTP/1.1`, `GET https://localhost:${originPort}/secret/page HTTP/1.1`]));
   });
 
+  it('runs the regex-filter plugin on the decrypted requests: a path blocked and a header rewritten inside the tunnel', async () => {
+    const p = await startProxy(
+      `
+version: 1
+accessLog: { to: none, format: json }
+plugins:
+  - module: regex-filter
+regexFilter:
+  rules:
+    - { types: [request], action: deny, pattern: '^GET https://[^/]+/private/' }
+    - { types: [cliheader], action: dunno, pattern: 'X-Secret: [^\\r\\n]*', replace: 'X-Secret: redacted' }
+services:
+  - name: mitm
+    type: proxy
+    listen: 127.0.0.1:0
+    filters: [regex-filter.pcre]
+    mitm:
+      ca: { cert: ${path('mitm-ca.pem')}, key: ${path('mitm-ca.key')} }
+      origin: { ca: ${path('origin-ca.pem')} }
+`,
+      path('filtered.yaml'),
+    );
+    proxy = p;
+    const blocked = await viaMitm(p, '-o', '/dev/null', '-w', '%{http_code}', `https://localhost:${originPort}/private/report`);
+    expect(blocked.code).toBe(0);
+    expect(blocked.stdout).toBe('503');
+    const ok = await viaMitm(p, '-H', 'X-Secret: hunter2', `https://localhost:${originPort}/public`);
+    expect(ok.code).toBe(0);
+    const body = JSON.parse(ok.stdout) as Record<string, string>;
+    expect(body['url']).toBe('/public');
+    // The origin saw the rewritten header: the filter ran on the decrypted request.
+    expect(body['secret']).toBe('redacted');
+    const recs = await p.waitForRecords(4);
+    const refused = recs.find((x) => x.text === `GET https://localhost:${originPort}/private/report HTTP/1.1`);
+    expect(refused?.errorCode).toBe('PRX_ERR_FILTER_REJECT');
+  });
+
   it('mints a certificate with the SNI name in its SAN, issued by the MITM CA; cached in memory and on disk', async () => {
     const p = await start();
     const one = await handshake(p.ports['mitm']!, `localhost:${originPort}`, 'localhost');

@@ -34,7 +34,7 @@ export async function httpsOrigin(dir: string, pki = true): Promise<HttpsOrigin>
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ method: req.method, url: req.url, host: req.headers.host, body, forwarded: req.headers['forwarded'] ?? null }));
+      res.end(JSON.stringify({ method: req.method, url: req.url, host: req.headers.host, body, forwarded: req.headers['forwarded'] ?? null, secret: req.headers['x-secret'] ?? null }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -51,6 +51,15 @@ describe('plugin loading failures', () => {
     expect(missing.message).toContain("must have required property 'count'");
   });
 
+  it('a schema that is not a JSON Schema (options or a config section) gives PRX_ERR_PLUGIN_INVALID naming the plugin', async () => {
+    const options = await loadError(config('  - module: ./bad-schema.js'));
+    expect(options.code).toBe('PRX_ERR_PLUGIN_INVALID');
+    expect(options.message).toMatch(/^plugin "badschema" is invalid: bad options schema: /);
+    const section = await loadError(config('  - module: ./bad-section.js'));
+    expect(section.code).toBe('PRX_ERR_PLUGIN_INVALID');
+    expect(section.message).toMatch(/^plugin "badsection" is invalid: command: section "badSection": its schema is not a JSON Schema: schema\/type /);
+  });
+
   it('name clashes give PRX_ERR_DUPLICATE_NAME naming the plugin', async () => {
     const op = await loadError(config('  - module: ./clash.js'));
     expect(op.code).toBe('PRX_ERR_DUPLICATE_NAME');
@@ -60,6 +69,30 @@ describe('plugin loading failures', () => {
     const twice = await loadError(config('  - module: ./kit.js\n  - module: ./kit.js'));
     expect(twice.code).toBe('PRX_ERR_DUPLICATE_NAME');
     expect(twice.message).toBe('duplicate plugin name "kit"');
+  });
+
+  it('a filter without open() is refused naming the plugin', async () => {
+    const e = await loadError(config('  - module: ./bad-filter.js'));
+    expect(e.code).toBe('PRX_ERR_PLUGIN_INVALID');
+    expect(e.message).toBe('plugin "badfilter" is invalid: filter: expected { name, open, ...stages }');
+  });
+
+  it('a filter name registered twice is a clash naming the plugin', async () => {
+    const e = await loadError(config('  - module: ./filter-clash.js'));
+    expect(e.code).toBe('PRX_ERR_DUPLICATE_NAME');
+    expect(e.message).toBe('plugin "fclash": duplicate filter name "fclash.twice"');
+  });
+
+  it('a service listing an unknown filter does not load, naming the service', async () => {
+    const e = await loadError('version: 1\nservices:\n  - { name: w, type: proxy, listen: 127.0.0.1:0, filters: [nobody.here] }\n');
+    expect(e.code).toBe('PRX_ERR_CONFIG_INVALID');
+    expect(e.errors[0]!.message).toMatch(/service "w": .*filter.*nobody\.here/);
+  });
+
+  it('filters on a UDP service are refused, not ignored', async () => {
+    const e = await loadError(config('  - module: ./kit.js', '') .replace('services: []', 'services:\n  - { name: u, type: udppm, listen: 127.0.0.1:0, target: 127.0.0.1:53, filters: [kit.trace] }'));
+    expect(e.code).toBe('PRX_ERR_CONFIG_INVALID');
+    expect(e.errors[0]!.message).toContain('plugin filters run on TCP services only');
   });
 
   it('a missing dependency gives PRX_ERR_PLUGIN_DEPENDENCY (order matters)', async () => {

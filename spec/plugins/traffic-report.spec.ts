@@ -62,6 +62,31 @@ services:
     expect(Number.isNaN(Date.parse(report.generatedAt))).toBe(false);
   });
 
+  it('counts through the traffic hook: only the services in scope, and requests no log step records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rx3-traffic-'));
+    const yaml = `
+version: 1
+accessLog: { to: none, format: json }
+plugins:
+  - { module: traffic-report, options: { file: ./report.json, services: [quiet] } }
+services:
+  - { name: quiet, type: tcppm, listen: 127.0.0.1:0, target: 127.0.0.1:${echo.port}, pipeline: [{ readRequest: { protocol: fixed } }, { connect: {} }, { mapSockets: {} }] }
+  - { name: other, type: tcppm, listen: 127.0.0.1:0, target: 127.0.0.1:${echo.port} }
+`;
+    const rt = await Runtime.load(yaml, join(dir, 'proxy.yaml'), { logger: silentLogger() });
+    await rt.start();
+    for (const [service, text] of [['quiet', 'abcd'], ['other', 'xyz']] as const) {
+      const c = await tcpConnect(rt.ports()[service]!);
+      const got = readAll(c);
+      c.end(text);
+      expect((await got).toString()).toBe(text);
+    }
+    await rt.whenIdle();
+    await rt.stop(0);
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as TrafficReport;
+    expect(report.users).toEqual({ '-': { bytesIn: 4, bytesOut: 4, requests: 1 } });
+  });
+
   it('requires its file option', async () => {
     await expect(Runtime.load('version: 1\nplugins: [{ module: traffic-report }]\n', 'x.yaml', { logger: silentLogger() })).rejects.toMatchObject({
       code: 'PRX_ERR_PLUGIN_INVALID',
