@@ -19,15 +19,15 @@ import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isIP } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import type { Env } from '../../core/env';
 import type { Session } from '../../core/session';
 import type { FamilyPolicy } from '../../core/net/resolver';
-import { proxyError, type ProxyError } from '../../core/errors';
+import { proxyError, proxyErrorFrom, type ProxyError } from '../../core/errors';
 import { isOwnListener } from '../../core/net/dialer';
 import { interleaveFamilies, raceConnect } from '../../core/net/happy-eyeballs';
 import type { ChainDialer } from '../connect';
-import { upstreamTls, type TlsClientMaterial } from '../../core/tls-client';
+import { TlsClientError, connectTls, upstreamTls, type TlsClientMaterial } from '../../core/tls-client';
 import { MITM_KEY, type MitmTunnel } from '../readRequest/http-mitm';
 
 /** session.state key of the service's HttpUpstream. */
@@ -118,47 +118,19 @@ class TlsDialingAgent extends DialingAgent {
   }
 }
 
-/** Certificate problems (chain, name, dates) as opposed to a broken handshake. */
-const VERIFY_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSUER/;
-
 /**
- * TLS client handshake on a dialed socket: resolves when the origin is verified (or
- * verification is off), rejects with PRX_ERR_MITM_ORIGIN_VERIFY / _HANDSHAKE; both sockets are
- * destroyed on failure, on timeout, and when the session ends first.
+ * TLS client handshake on a dialed socket (core/tls-client's, as for upstreamTls and TLS
+ * parents): resolves when the origin is verified (or verification is off), rejects with
+ * PRX_ERR_MITM_ORIGIN_VERIFY / _HANDSHAKE; both sockets are destroyed on failure, on timeout,
+ * and when the session ends first.
  */
-function startTls(raw: Socket, name: string, t: TlsUpstreamOptions, timeoutMs: number, session: Session): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock: TLSSocket = tlsConnect({
-      socket: raw,
-      host: name,
-      // SNI carries names only (RFC 6066); an address is still checked against the IP SANs.
-      ...(isIP(name) === 0 ? { servername: name } : {}),
-      ...(t.ca !== null ? { ca: t.ca } : {}),
-      rejectUnauthorized: t.verify,
-      ALPNProtocols: ['http/1.1'],
-    });
-    let settled = false;
-    const fail = (err: ProxyError): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.destroy();
-      raw.destroy();
-      reject(err);
-    };
-    const timer = setTimeout(() => fail(proxyError('PRX_ERR_MITM_ORIGIN_HANDSHAKE', `no TLS handshake from ${name} in ${timeoutMs} ms`)), timeoutMs);
-    sock.once('secureConnect', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(sock);
-    });
-    sock.once('error', (err: NodeJS.ErrnoException) => {
-      const code = err.code ?? err.message;
-      fail(VERIFY_CODE.test(code) ? proxyError('PRX_ERR_MITM_ORIGIN_VERIFY', `${code} for ${name}`) : proxyError('PRX_ERR_MITM_ORIGIN_HANDSHAKE', `${code} with ${name}`));
-    });
-    void session.finished.then(() => fail(proxyError('PRX_ERR_SESSION_KILLED', 'session ended during the origin TLS handshake')));
-  });
+async function startTls(raw: Socket, name: string, m: TlsClientMaterial, timeoutMs: number, session: Session): Promise<Socket> {
+  try {
+    return await connectTls(raw, m, { host: name, timeoutMs, signal: session.abort.signal });
+  } catch (err) {
+    if (!(err instanceof TlsClientError)) throw err;
+    throw proxyErrorFrom(err.kind === 'verify' ? 'PRX_ERR_MITM_ORIGIN_VERIFY' : 'PRX_ERR_MITM_ORIGIN_HANDSHAKE', err, `${err.reason} for ${name}`);
+  }
 }
 
 /**
@@ -257,13 +229,15 @@ export function createUpstream(env: Env, o: HttpUpstreamOptions): HttpUpstream {
  */
 export function createTlsUpstream(env: Env, o: HttpUpstreamOptions, t: TlsUpstreamOptions): HttpUpstream {
   const name = (opts: ClientRequestArgs): string => serverName(opts) || (opts.host ?? '');
+  // One context for every origin: the configured CA, or Node's public roots; names per request.
+  const m: TlsClientMaterial = { secureContext: createSecureContext(t.ca !== null ? { ca: t.ca } : {}), verify: t.verify, alpn: ['http/1.1'] };
   return {
     ...o,
     mitmTls: t,
     // Unused: an intercepted request never goes to an HTTP parent as an absolute URI (routeFor).
     parentPool: new DialingAgent(true, (opts, s) => dialDirect(env, o, opts, s)),
-    pool: new TlsDialingAgent(true, async (opts, s) => startTls(await dialDirect(env, o, opts, s), name(opts), t, o.connectTimeoutMs, s)),
-    chainPool: new TlsDialingAgent(false, async (opts, s) => startTls(await dialChain(env, o, s), name(opts), t, o.connectTimeoutMs, s)),
+    pool: new TlsDialingAgent(true, async (opts, s) => startTls(await dialDirect(env, o, opts, s), name(opts), m, o.connectTimeoutMs, s)),
+    chainPool: new TlsDialingAgent(false, async (opts, s) => startTls(await dialChain(env, o, s), name(opts), m, o.connectTimeoutMs, s)),
   };
 }
 
