@@ -71,7 +71,7 @@ export function sClient(args: readonly string[], command: string, expect: string
     let done = false;
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (!sent && /Verify return code|Verification( error)?:/.test(stdout) && stdout.includes('---', stdout.search(/Verify return code|Verification/))) {
+      if (!sent && stdout.search(/Verify return code|Verification( error)?:/) >= 0 && stdout.includes('---', stdout.search(/Verify return code|Verification/))) {
         sent = true;
         child.stdin.write(`${command}\n`);
       }

@@ -49,7 +49,7 @@ export class Lines {
   /** A whole FTP/SMTP-style reply: the last line of a multi-line one (`123-...` up to `123 ...`). */
   async reply(): Promise<string | null> {
     const first = await this.next();
-    if (first === null || !/^\d{3}-/.test(first)) return first;
+    if (first === null || first.search(/^\d{3}-/) !== 0) return first;
     for (;;) {
       const l = await this.next();
       if (l === null || l.startsWith(`${first.slice(0, 3)} `)) return l;
