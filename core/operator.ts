@@ -72,6 +72,59 @@ export const UNUSED_SIGNAL: AbortSignal = new AbortController().signal;
  */
 export type SessionStepFn = (session: Session, signal: AbortSignal) => Session | Promise<Session>;
 
+/**
+ * The callback form of a step, which the pipeline compiler runs instead of the operator when
+ * every step of a request has one (the request then costs one Observable, not one per step).
+ * It returns the session when it finished synchronously (or throws), else a cancel function
+ * (or null) and calls `k` once later: `k(null, session)` on success, `k(error, session)` on
+ * failure. Calling `k` before returning is allowed. Cancel runs when the request's stream is
+ * unsubscribed before `k` was called (connection killed, service stopped).
+ */
+export type DirectStepFn = (session: Session, k: StepCallback) => Session | (() => void) | null;
+export type StepCallback = (err: unknown, session: Session) => void;
+
+const DIRECT_FN = Symbol('rx3proxy.directStep');
+
+/** Gives an operator its callback form (the two must do the same thing). */
+export function withDirectStep<T extends OperatorFunction<Session, Session>>(op: T, fn: DirectStepFn): T {
+  return Object.assign(op, { [DIRECT_FN]: fn });
+}
+
+/** The callback form of a step: its own, or one made from a sessionStep's function. */
+export function directStepFn(op: OperatorFunction<Session, Session>): DirectStepFn | undefined {
+  const own = (op as { [DIRECT_FN]?: DirectStepFn })[DIRECT_FN];
+  if (own !== undefined) return own;
+  const fn = sessionStepFn(op);
+  return fn === undefined ? undefined : directFromSessionStep(fn);
+}
+
+function directFromSessionStep(fn: SessionStepFn): DirectStepFn {
+  const wantsSignal = fn.length >= 2;
+  return (session, k) => {
+    const r = fn(session, wantsSignal ? session.abort.signal : UNUSED_SIGNAL);
+    if (!(r instanceof Promise)) return r;
+    r.then(
+      (s) => k(null, s),
+      (err: unknown) => k(err, session),
+    );
+    return null;
+  };
+}
+
+const SOURCE_FN = Symbol('rx3proxy.sourceStep');
+
+/**
+ * Marks a source step (`concatMap(read)`) with its per-connection function, so the compiler can
+ * start a connection with `read(first)` instead of `of(first).pipe(concatMap(read))`.
+ */
+export function withSourceFn<T extends OperatorFunction<Session, Session>>(op: T, read: (first: Session) => Observable<Session>): T {
+  return Object.assign(op, { [SOURCE_FN]: read });
+}
+
+export function sourceFn(op: OperatorFunction<Session, Session>): ((first: Session) => Observable<Session>) | undefined {
+  return (op as { [SOURCE_FN]?: (first: Session) => Observable<Session> })[SOURCE_FN];
+}
+
 /** Where sessionStep keeps a step's function, so the compiler can fuse adjacent steps. */
 const STEP_FN = Symbol('rx3proxy.sessionStep');
 

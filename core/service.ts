@@ -8,7 +8,7 @@
  * The subscription is the connection's lifetime: unsubscribing it (stop, kill from admin)
  * tears everything down, and so does the pipeline completing or failing.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { EMPTY, catchError, concatMap, defer, map, of, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from './logger';
 import type { Env, ServiceTemplate } from './env';
@@ -21,7 +21,7 @@ import { readProxyHeader } from './net/proxy-protocol';
 import { TlsHandshakeError, acceptTls, tlsMaterialFor, type TlsListenerConfig, type TlsMaterial } from './tls';
 import { GLOBAL_SLOTS_SYMBOL, type ConnectionSlots } from './limits/slots';
 import { LiveSet, type LiveConnection } from './live-set';
-import { ServiceFilters } from './filters';
+import { ServiceFilters, type ConnectionFilters } from './filters';
 
 export interface ServiceConfig {
   readonly name: string;
@@ -36,6 +36,39 @@ export interface ServiceConfig {
 export type { LiveConnection } from './live-set';
 
 let nextConnectionId = 1;
+
+/**
+ * An accepted client connection. The local port is the listener's and the local address is the
+ * listener's when it is bound to one address; otherwise getsockname() runs the first time the
+ * address is read (ACL `dst`-side checks, logs), not for every connection.
+ */
+class AcceptedConnection implements Connection {
+  readonly id: number;
+  readonly socket: Socket;
+  clientAddress: string;
+  clientPort: number;
+  readonly localPort: number;
+  readonly acceptedAt: number;
+  latest?: Session;
+  filters?: ConnectionFilters | null;
+  private local: string | null;
+
+  constructor(socket: Socket, localAddress: string | null, localPort: number) {
+    this.id = nextConnectionId++;
+    this.socket = socket;
+    this.clientAddress = socket.remoteAddress ?? '';
+    this.clientPort = socket.remotePort ?? 0;
+    this.localPort = localPort !== 0 ? localPort : (socket.localPort ?? 0);
+    this.acceptedAt = Date.now();
+    this.filters = null;
+    this.local = localAddress;
+  }
+
+  get localAddress(): string {
+    if (this.local === null) this.local = this.socket.localAddress ?? '';
+    return this.local;
+  }
+}
 
 /** 3proxy's default maxconn in code (the man page says 100). */
 export const DEFAULT_MAXCONN = 500;
@@ -186,16 +219,7 @@ export class ServiceRuntime {
   }
 
   private run(socket: Socket): void {
-    const connection: Connection = {
-      id: nextConnectionId++,
-      socket,
-      clientAddress: socket.remoteAddress ?? '',
-      clientPort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '',
-      localPort: socket.localPort ?? 0,
-      acceptedAt: Date.now(),
-      filters: null,
-    };
+    const connection = new AcceptedConnection(socket, this.knownLocalAddress(), this.listenAddress.path === undefined ? this.boundPort : 0);
     const first = new Session(connection, this.info, emptyRequest(this.config.type));
     if (this.filters !== null && !this.attachFilters(first)) return;
     const entry: { connection: Connection; subscription: Subscription | null; current: Session | null } = {
@@ -204,7 +228,6 @@ export class ServiceRuntime {
       current: first,
     };
     const subscription = this.firstSession(first)
-      .pipe(this.pipeline.run)
       .subscribe({
         next: (s) => {
           entry.current = s;
@@ -226,7 +249,18 @@ export class ServiceRuntime {
   }
 
   /**
-   * The first session, after the PROXY header when `options.proxyProtocol` is set (3proxy -H):
+   * The local address every accepted socket has, when the listener is bound to one IPv4 address
+   * (or ::1): the connection then needs no getsockname() for it. Null for wildcards and names.
+   */
+  private knownLocalAddress(): string | null {
+    const host = this.listenAddress.host;
+    if (this.listenAddress.path !== undefined) return null;
+    if (host === '::1' || (isIP(host) === 4 && host !== '0.0.0.0')) return host;
+    return null;
+  }
+
+  /**
+   * The connection's stream: the pipeline on the first session, after the PROXY header when `options.proxyProtocol` is set (3proxy -H):
    * the header's source becomes the client address for the ACL and logs. With `tls:`, then the
    * TLS handshake (the PROXY header comes in clear before it); the pipeline reads the decrypted
    * stream from connection.socket.
@@ -235,6 +269,9 @@ export class ServiceRuntime {
     const options = (this.config['options'] ?? {}) as { proxyProtocol?: boolean };
     const timeouts = (this.config['timeouts'] ?? {}) as { handshake?: string };
     const c = first.connection;
+    const tls = this.tls;
+    // Neither a PROXY header nor TLS in front: the pipeline starts on the connection at once.
+    if (options.proxyProtocol !== true && tls === null) return this.pipeline.runFirst(first);
     const header =
       options.proxyProtocol !== true
         ? of(first)
@@ -247,8 +284,7 @@ export class ServiceRuntime {
               return first;
             }),
           );
-    const tls = this.tls;
-    if (tls === null) return header;
+    if (tls === null) return header.pipe(this.pipeline.run);
     return header.pipe(
       concatMap(() => defer(() => acceptTls(c.socket, tls, parseDuration(timeouts.handshake ?? '30s')))),
       map((socket) => {
@@ -261,6 +297,7 @@ export class ServiceRuntime {
         this.logger.warn({ code: 'PRX_ERR_TLS_HANDSHAKE', reason: err.reason, client: `${c.clientAddress}:${c.clientPort}` }, 'TLS handshake with the client failed');
         return EMPTY;
       }),
+      this.pipeline.run,
     );
   }
 

@@ -141,8 +141,7 @@ export class Session {
   error: ProxyError | null;
   /** Bandwidth buckets, counters and connlim slot (operators/limits); null = unlimited (pipe fast path). */
   limits: SessionLimits | null;
-  /** Per-plugin / per-operator state, keyed by `<plugin>.<name>`. */
-  readonly state: Map<string, unknown>;
+  private stateMap: Map<string, unknown> | null;
   /** Created on first use: most sessions of a port mapper never need one. */
   private controller: AbortController | null;
   /** `finished`, made on first use (a SOCKS connection's sessions never need one). */
@@ -176,7 +175,7 @@ export class Session {
     this.responder = responder;
     this.error = null;
     this.limits = null;
-    this.state = new Map();
+    this.stateMap = null;
     this.controller = null;
     this.finishedPromise = null;
     this.resolveFinished = noop;
@@ -196,6 +195,17 @@ export class Session {
   }
 
   /** True once close() ran. */
+  /** Per-plugin / per-operator state, keyed by `<plugin>.<name>` (made on first use). */
+  get state(): Map<string, unknown> {
+    if (this.stateMap === null) this.stateMap = new Map();
+    return this.stateMap;
+  }
+
+  /** A state entry without making the map (hot paths that only look). */
+  peekState(key: string): unknown {
+    return this.stateMap === null ? undefined : this.stateMap.get(key);
+  }
+
   get closed(): boolean {
     return this.controller !== null && this.controller.signal.aborted;
   }

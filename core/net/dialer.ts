@@ -59,7 +59,8 @@ export function mapConnectError(err: unknown, target: string): ProxyError {
 
 export class DirectDialer implements Dialer {
   dial(opts: DialOptions): Promise<Socket> {
-    const target = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+    // Only errors name the target; the string is not built for connects that succeed.
+    const target = (): string => (opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`);
     return new Promise<Socket>((resolve, reject) => {
       if (opts.signal?.aborted === true) {
         reject(proxyError('PRX_ERR_SESSION_KILLED', 'aborted before connect'));
@@ -74,7 +75,7 @@ export class DirectDialer implements Dialer {
         allowHalfOpen: true,
       });
       opts.onSocket?.(socket);
-      const timer = setTimeout(() => fail(proxyError('PRX_ERR_CONNECT_TIMEOUT', target)), opts.timeoutMs);
+      const timer = setTimeout(() => fail(proxyError('PRX_ERR_CONNECT_TIMEOUT', target())), opts.timeoutMs);
       const onAbort = (): void => fail(proxyError('PRX_ERR_SESSION_KILLED', 'aborted during connect'));
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -89,7 +90,7 @@ export class DirectDialer implements Dialer {
         reject(err);
       }
       function onError(err: Error): void {
-        fail(mapConnectError(err, target));
+        fail(mapConnectError(err, target()));
       }
       function onConnect(): void {
         cleanup();
@@ -99,9 +100,10 @@ export class DirectDialer implements Dialer {
       function onClose(): void {
         fail(proxyError('PRX_ERR_SESSION_KILLED', 'closed during connect'));
       }
-      socket.once('error', onError);
-      socket.once('connect', onConnect);
-      socket.once('close', onClose);
+      // on(), not once(): cleanup() removes all three, and once() wraps each in a new closure.
+      socket.on('error', onError);
+      socket.on('connect', onConnect);
+      socket.on('close', onClose);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

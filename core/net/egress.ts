@@ -120,7 +120,7 @@ export function egressPool(spec: EgressSpec, where: string): EgressPool {
  * service's, else undefined (the caller falls back to `external`).
  */
 export function egressAddress(session: Session, servicePool: EgressPool | null, family: 4 | 6): string | undefined {
-  const pool = (session.state.get(EGRESS_KEY) as EgressPool | undefined) ?? servicePool;
+  const pool = (session.peekState(EGRESS_KEY) as EgressPool | undefined) ?? servicePool;
   return pool?.pick(family, stickyKey(session));
 }
 

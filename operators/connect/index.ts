@@ -17,7 +17,7 @@ import { defineOperator, sessionStep } from '../../core/operator';
 import { proxyError, type ProxyError } from '../../core/errors';
 import type { Session } from '../../core/session';
 import type { Env } from '../../core/env';
-import type { FamilyPolicy } from '../../core/net/resolver';
+import { applyPolicy, type FamilyPolicy } from '../../core/net/resolver';
 import { isOwnListener } from '../../core/net/dialer';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { tlsClientMaterialFor, upstreamTls, type TlsClientConfig } from '../../core/tls-client';
@@ -83,6 +83,14 @@ export const connect = defineOperator<ConnectOptions>({
     // dialed is the session's target at once, so session.close() cancels it. Parent chains and
     // name lookups that can be aborted still get the session's signal.
     const redirect = localRedirector(env, ctx);
+    const direct = { timeoutMs, family, sourceFor, attemptDelayMs };
+    // No parents, no TLS to the target: one promise from dial to connected (the common case).
+    const connectDirect = (session: Session): Promise<Session> =>
+      dialDirect(env, session, direct).then((socket) => {
+        attach(session, socket, session.request.address, session.request.port);
+        const told = session.responder.connected(session);
+        return told instanceof Promise ? told.then(() => session) : session;
+      });
     const connectStream = async (session: Session): Promise<Session> => {
       if (session.parents.length > 0 && isLocalRedirect(session.parents)) return redirect(session);
       const localAddress = session.externalAddress ?? undefined;
@@ -110,7 +118,13 @@ export const connect = defineOperator<ConnectOptions>({
     };
     // Sessions that are not dialed here ('http' relays dial their own upstream) pass synchronously;
     // 'ftp' (ftppr) is dialed like a stream: the control connection is its target.
-    return sessionStep((session) => (session.relayMode !== 'stream' && session.relayMode !== 'ftp' ? session : connectStream(session)));
+    return sessionStep((session) =>
+      session.relayMode !== 'stream' && session.relayMode !== 'ftp'
+        ? session
+        : session.parents.length === 0 && tls === null
+          ? connectDirect(session)
+          : connectStream(session),
+    );
   },
 });
 
@@ -120,15 +134,26 @@ function chainDialer(env: Env): ChainDialer {
   return chain;
 }
 
-async function dialDirect(
-  env: Env,
-  session: Session,
-  o: { timeoutMs: number; family: FamilyPolicy; sourceFor: SourceChooser; attemptDelayMs: number | undefined },
-): Promise<Socket> {
+interface DirectDialOptions {
+  readonly timeoutMs: number;
+  readonly family: FamilyPolicy;
+  readonly sourceFor: SourceChooser;
+  readonly attemptDelayMs: number | undefined;
+}
+
+/** A literal address (no lookup, no promise for it) or the resolver's answer for a name. */
+function dialDirect(env: Env, session: Session, o: DirectDialOptions): Promise<Socket> {
   const req = session.request;
   const target = req.address ?? req.host;
-  // Literal addresses need no lookup and no signal; names get the session's signal.
-  const addrs = await env.resolver.resolve(target, o.family, isIP(target) === 0 ? session.abort.signal : undefined);
+  const literal = isIP(target);
+  if (literal === 0) return env.resolver.resolve(target, o.family, session.abort.signal).then((addrs) => dialAddresses(env, session, addrs, o));
+  const addrs = applyPolicy([{ address: target, family: literal as 4 | 6 }], o.family);
+  if (addrs.length === 0) return Promise.reject(proxyError('PRX_ERR_ADDRESS_FAMILY', target));
+  return dialAddresses(env, session, addrs, o);
+}
+
+async function dialAddresses(env: Env, session: Session, addrs: readonly ResolvedAddress[], o: DirectDialOptions): Promise<Socket> {
+  const req = session.request;
   const sourceFor = (a: ResolvedAddress): string | undefined => session.externalAddress ?? o.sourceFor(session, a.family);
   if (o.attemptDelayMs !== undefined && addrs.length > 1) return raceDirect(env, session, addrs, sourceFor, o.timeoutMs, o.attemptDelayMs);
   let last: ProxyError | null = null;
@@ -184,12 +209,13 @@ async function raceDirect(
 }
 
 /** Hands the socket to the session, which now owns it (destroyed in session.close()). */
-export function attach(session: Session, socket: Socket): void {
+export function attach(session: Session, socket: Socket, dialedAddress: string | null = null, dialedPort = 0): void {
   // Errors are read by mapSockets; without a listener an 'error' would crash the process.
   socket.on('error', noop);
   session.target = socket;
-  session.remoteAddress = socket.remoteAddress ?? null;
-  session.remotePort = socket.remotePort ?? 0;
+  // A direct dial knows where it connected: no getpeername() for it.
+  session.remoteAddress = dialedAddress ?? socket.remoteAddress ?? null;
+  session.remotePort = dialedAddress !== null ? dialedPort : (socket.remotePort ?? 0);
   if (session.externalAddress === null && socket.localAddress !== undefined) session.externalAddress = socket.localAddress;
 }
 

@@ -10,7 +10,7 @@
  * the service's `accessLog`, else the root `accessLog`.
  */
 import { tap, type Observable } from 'rxjs';
-import { defineOperator, type StepFunction } from '../../core/operator';
+import { defineOperator, withDirectStep, type StepFunction } from '../../core/operator';
 import type { Session } from '../../core/session';
 import type { AccessLogSpec } from '../../core/env';
 import { proxyError, type ProxyError } from '../../core/errors';
@@ -71,6 +71,10 @@ export const log = defineOperator<LogOptions>({
         error.message,
       );
     };
-    return Object.assign(step, { onFailure });
+    const direct = (s: Session): Session => {
+      record(s);
+      return s;
+    };
+    return Object.assign(withDirectStep(step, direct), { onFailure });
   },
 });

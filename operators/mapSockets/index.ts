@@ -12,11 +12,11 @@
  * The choice is made once per session; bytes never go through an Observable per chunk.
  */
 import { concatMap, of, type Observable } from 'rxjs';
-import { defineOperator } from '../../core/operator';
+import { defineOperator, withDirectStep, type DirectStepFn } from '../../core/operator';
 import type { Session } from '../../core/session';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { Registry } from '../../core/registry';
-import { streamRelay, type RelayOptions } from './relay';
+import { relayStream, streamRelay, type RelayOptions } from './relay';
 import { httpRelay } from './http';
 import { socksBindRelay } from './socks-bind';
 import { socksUdpRelay } from './udp';
@@ -70,7 +70,7 @@ export const mapSockets = defineOperator<MapSocketsOptions>({
       halfClose: options.halfClose ?? (serviceOptions['halfClose'] as boolean | undefined) ?? true,
       filterMaxSize: parseSize((env.config['filterMaxSize'] as string | number | undefined) ?? '1MB'),
     };
-    return concatMap((session: Session) => {
+    const relayFor = (session: Session): Observable<Session> => {
       if (session.relayMode === 'none') return of(session);
       // Only sessions with a bandwidth limit or a quota leave the pipe() fast path ('http' decides per request).
       if (session.relayMode === 'stream' && session.limits?.needsChunkPath === true) return throttledRelay(session, relayOpts);
@@ -80,6 +80,28 @@ export const mapSockets = defineOperator<MapSocketsOptions>({
         return throttledRelay(session, relayOpts);
       }
       return relays.require(session.relayMode)(session, relayOpts);
-    });
+    };
+    // Callback form: the pipe() relay directly, everything else through its Observable.
+    const direct: DirectStepFn = (session, k) => {
+      if (session.relayMode === 'none') return session;
+      if (
+        session.relayMode === 'stream' &&
+        session.limits?.needsChunkPath !== true &&
+        !needsDataFilters(session) &&
+        relays.require('stream') === streamRelay
+      ) {
+        return relayStream(session, relayOpts, (err) => k(err, session));
+      }
+      let last = session;
+      const sub = relayFor(session).subscribe({
+        next: (s) => {
+          last = s;
+        },
+        error: (err: unknown) => k(err, session),
+        complete: () => k(null, last),
+      });
+      return () => sub.unsubscribe();
+    };
+    return withDirectStep(concatMap(relayFor), direct);
   },
 });

@@ -23,12 +23,28 @@ export interface RelayOptions {
 }
 
 export function streamRelay(session: Session, opts: RelayOptions): Observable<Session> {
-  return new Observable<Session>((sub) => {
+  return new Observable<Session>((sub) =>
+    relayStream(session, opts, (err) => {
+      if (err === null) {
+        sub.next(session);
+        sub.complete();
+      } else sub.error(err);
+    }),
+  );
+}
+
+/**
+ * The relay in callback form (what the pipeline's callback runner uses): `done` is called once,
+ * with null when both sides are finished; the returned function stops the relay early (the
+ * target is destroyed, `done` is not called).
+ */
+export function relayStream(session: Session, opts: RelayOptions, done: (err: ProxyError | null) => void): () => void {
+  {
     const client = session.connection.socket;
     const target = session.target;
     if (target === null) {
-      sub.error(proxyError('PRX_ERR_RELAY_FAILED', 'no target socket'));
-      return undefined;
+      done(proxyError('PRX_ERR_RELAY_FAILED', 'no target socket'));
+      return noop;
     }
     const startOut = target.bytesWritten;
     const startIn = target.bytesRead;
@@ -42,10 +58,7 @@ export function streamRelay(session: Session, opts: RelayOptions): Observable<Se
       session.bytesOut += target.bytesWritten - startOut;
       session.bytesIn += target.bytesRead - startIn;
       cleanup();
-      if (err === null) {
-        sub.next(session);
-        sub.complete();
-      } else sub.error(err);
+      done(err);
     };
     const onClientError = (e: Error): void => {
       target.destroy();
@@ -117,8 +130,10 @@ export function streamRelay(session: Session, opts: RelayOptions): Observable<Se
         target.destroy();
       }
     };
-  });
+  }
 }
+
+function noop(): void {}
 
 /** After one side is gone (-C mode), close the other once its queued bytes are written. */
 function endSoon(socket: Socket): void {

@@ -9,7 +9,7 @@
  * responder answers it (HTTP 400, SOCKS reply byte) instead of the connection just dying.
  */
 import { concatMap } from 'rxjs';
-import { defineOperator } from '../../core/operator';
+import { defineOperator, withSourceFn } from '../../core/operator';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { protocolReaders } from './protocols';
 import './fixed';
@@ -54,6 +54,6 @@ export const readRequest = defineOperator<ReadRequestStepOptions>({
     const timeouts = (ctx.service.config['timeouts'] ?? {}) as Record<string, string>;
     const handshake = options.handshakeTimeout ?? timeouts['handshake'] ?? '30s';
     const read = reader.create({ ...options, handshakeTimeoutMs: parseDuration(handshake) }, env, ctx);
-    return concatMap(read);
+    return withSourceFn(concatMap(read), read);
   },
 });
