@@ -2,8 +2,8 @@
  * rx3proxy's public API, for embedding and for plugins:
  *   import { defineOperator, Runtime } from 'rx3proxy';
  */
-export { defineOperator, sessionStep } from './core/operator';
-export type { OperatorDef, OperatorContext, ServiceContext, StepFunction, JsonSchema } from './core/operator';
+export { defineOperator, sessionStep, withDirectStep } from './core/operator';
+export type { OperatorDef, OperatorContext, ServiceContext, StepFunction, JsonSchema, DirectStepFn, StepCallback } from './core/operator';
 export { Session, OPERATIONS } from './core/session';
 export type { Operation, RequestInfo, Connection, Responder, ServiceInfo } from './core/session';
 export { ProxyError, proxyError, ERRORS } from './core/errors';

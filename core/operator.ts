@@ -117,12 +117,22 @@ const SOURCE_FN = Symbol('rx3proxy.sourceStep');
  * Marks a source step (`concatMap(read)`) with its per-connection function, so the compiler can
  * start a connection with `read(first)` instead of `of(first).pipe(concatMap(read))`.
  */
-export function withSourceFn<T extends OperatorFunction<Session, Session>>(op: T, read: (first: Session) => Observable<Session>): T {
-  return Object.assign(op, { [SOURCE_FN]: read });
+export function withSourceFn<T extends OperatorFunction<Session, Session>>(
+  op: T,
+  read: (first: Session) => Observable<Session>,
+  single?: (first: Session) => Session,
+): T {
+  return Object.assign(op, { [SOURCE_FN]: { read, single } });
 }
 
-export function sourceFn(op: OperatorFunction<Session, Session>): ((first: Session) => Observable<Session>) | undefined {
-  return (op as { [SOURCE_FN]?: (first: Session) => Observable<Session> })[SOURCE_FN];
+/** A source step's per-connection function, and its `single` form when it makes one request at once. */
+export interface SourceFns {
+  readonly read: (first: Session) => Observable<Session>;
+  readonly single: ((first: Session) => Session) | undefined;
+}
+
+export function sourceFn(op: OperatorFunction<Session, Session>): SourceFns | undefined {
+  return (op as { [SOURCE_FN]?: SourceFns })[SOURCE_FN];
 }
 
 /** Where sessionStep keeps a step's function, so the compiler can fuse adjacent steps. */

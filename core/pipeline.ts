@@ -104,8 +104,22 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
     : operatorRunner(fuseAdjacentSteps(rest.map((b) => b.op)), failureHooks, done);
 
   const run: OperatorFunction<Session, Session> = (source) => source.pipe(first.op, concatMap(runRequest));
-  const read = sourceFn(first.op);
-  const runFirst = read === undefined ? (s: Session) => of(s).pipe(run) : (s: Session) => read(s).pipe(concatMap(runRequest));
+  const source = sourceFn(first.op);
+  const single = source?.single;
+  const runFirst =
+    source === undefined
+      ? (s: Session) => of(s).pipe(run)
+      : single !== undefined
+        ? (s: Session) => {
+            let req: Session;
+            try {
+              req = single(s);
+            } catch (err) {
+              return throwError(() => err);
+            }
+            return runRequest(req);
+          }
+        : (s: Session) => source.read(s).pipe(concatMap(runRequest));
   self = { run, steps: names, runFirst };
   return self;
 }

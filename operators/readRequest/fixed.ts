@@ -32,15 +32,14 @@ export const fixedReader: ProtocolReader = {
     if (typeof target !== 'string') throw proxyError('PRX_ERR_CONFIG_VALUE', 'target', `service "${ctx.service.name}" needs target: host:port`);
     const { host, port } = parseTarget(target);
     const address = isIP(host) !== 0 ? host : null;
-    return (first) => {
-      const req = new Session(
+    const single = (first: Session): Session =>
+      new Session(
         first.connection,
         first.service,
         { protocol: 'fixed', operation: 'CONNECT', host, port, address, text: target, method: '', url: '' },
         closeOnFailure,
       );
-      return of(req);
-    };
+    return Object.assign((first: Session) => of(single(first)), { single });
   },
 };
 

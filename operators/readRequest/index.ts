@@ -54,6 +54,6 @@ export const readRequest = defineOperator<ReadRequestStepOptions>({
     const timeouts = (ctx.service.config['timeouts'] ?? {}) as Record<string, string>;
     const handshake = options.handshakeTimeout ?? timeouts['handshake'] ?? '30s';
     const read = reader.create({ ...options, handshakeTimeoutMs: parseDuration(handshake) }, env, ctx);
-    return withSourceFn(concatMap(read), read);
+    return withSourceFn(concatMap(read), read, read.single);
   },
 });

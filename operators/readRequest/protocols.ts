@@ -19,7 +19,13 @@ export interface ReadRequestOptions {
 export interface ProtocolReader {
   readonly name: string;
   /** Runs once per service; returns the per-connection reader. */
-  create(options: ReadRequestOptions, env: Env, ctx: OperatorContext): (connection: Session) => Observable<Session>;
+  create(options: ReadRequestOptions, env: Env, ctx: OperatorContext): ConnectionReader;
 }
+
+/**
+ * The per-connection reader. One that always makes exactly one request at once, without reading
+ * (the port mappers), may also say so with `single`: the pipeline then runs that request directly.
+ */
+export type ConnectionReader = ((connection: Session) => Observable<Session>) & { single?: (connection: Session) => Session };
 
 export const protocolReaders = new Registry<ProtocolReader>('protocol');

@@ -15,7 +15,29 @@ export type ReplyStage = 'greeting' | 'request';
 
 /** A SOCKS5 reply carrying `address:port` (natAddress replaces the address when set). */
 export function socks5Reply(rep: number, address: string, port: number): Buffer {
-  return Buffer.concat([Buffer.from([5, rep, 0]), encodeAddress(address === '' ? '0.0.0.0' : address, port)]);
+  const a = address === '' ? '0.0.0.0' : address;
+  // IPv4 (nearly every reply): one 10-byte buffer, no regex, split or concat per connection.
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+  if (isIP(v4) === 4) {
+    const out = Buffer.allocUnsafe(10);
+    out[0] = 5;
+    out[1] = rep;
+    out[2] = 0;
+    out[3] = 1;
+    let at = 4;
+    let n = 0;
+    for (let i = 0; i < v4.length; i++) {
+      const c = v4.charCodeAt(i);
+      if (c === 46) {
+        out[at++] = n;
+        n = 0;
+      } else n = n * 10 + (c - 48);
+    }
+    out[at] = n;
+    out.writeUInt16BE(port & 0xffff, 8);
+    return out;
+  }
+  return Buffer.concat([Buffer.from([5, rep, 0]), encodeAddress(a, port)]);
 }
 
 /** A SOCKS4 reply; IPv6 addresses cannot be carried and become 0.0.0.0. */
