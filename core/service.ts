@@ -38,6 +38,16 @@ export type { LiveConnection } from './live-set';
 let nextConnectionId = 1;
 
 /**
+ * The local address every accepted socket has, when the listener is bound to one IPv4 address
+ * (or ::1): connections then need no getsockname() for it. Null for wildcards, names and paths.
+ */
+function knownLocalAddress(listen: ListenAddress): string | null {
+  if (listen.path !== undefined) return null;
+  const host = listen.host;
+  return host === '::1' || (isIP(host) === 4 && host !== '0.0.0.0') ? host : null;
+}
+
+/**
  * An accepted client connection. The local port is the listener's and the local address is the
  * listener's when it is bound to one address; otherwise getsockname() runs the first time the
  * address is read (ACL `dst`-side checks, logs), not for every connection.
@@ -109,6 +119,7 @@ export class ServiceRuntime {
   private readonly waiting: Socket[] = [];
   private readonly maxWaiting: number;
   private readonly tls: TlsMaterial | null;
+  private readonly localHost: string | null;
   /** The service's `filters:` once opened; null without any (nothing runs per connection). */
   private filters: ServiceFilters | null;
   private server: Server | null = null;
@@ -123,6 +134,7 @@ export class ServiceRuntime {
     this.name = config.name;
     this.template = env.templates.require(config.type);
     this.listenAddress = parseListen(config.listen, this.template.defaultPort);
+    this.localHost = knownLocalAddress(this.listenAddress);
     this.maxconn = config.maxconn ?? DEFAULT_MAXCONN;
     // 3proxy's listen backlog default is 1 + maxconn/8; we hold that many accepted sockets.
     this.maxWaiting = config.backlog ?? 1 + Math.floor(this.maxconn / 8);
@@ -219,7 +231,7 @@ export class ServiceRuntime {
   }
 
   private run(socket: Socket): void {
-    const connection = new AcceptedConnection(socket, this.knownLocalAddress(), this.listenAddress.path === undefined ? this.boundPort : 0);
+    const connection = new AcceptedConnection(socket, this.localHost, this.listenAddress.path === undefined ? this.boundPort : 0);
     const first = new Session(connection, this.info, emptyRequest(this.config.type));
     if (this.filters !== null && !this.attachFilters(first)) return;
     const entry: { connection: Connection; subscription: Subscription | null; current: Session | null } = {
@@ -249,21 +261,10 @@ export class ServiceRuntime {
   }
 
   /**
-   * The local address every accepted socket has, when the listener is bound to one IPv4 address
-   * (or ::1): the connection then needs no getsockname() for it. Null for wildcards and names.
-   */
-  private knownLocalAddress(): string | null {
-    const host = this.listenAddress.host;
-    if (this.listenAddress.path !== undefined) return null;
-    if (host === '::1' || (isIP(host) === 4 && host !== '0.0.0.0')) return host;
-    return null;
-  }
-
-  /**
-   * The connection's stream: the pipeline on the first session, after the PROXY header when `options.proxyProtocol` is set (3proxy -H):
-   * the header's source becomes the client address for the ACL and logs. With `tls:`, then the
-   * TLS handshake (the PROXY header comes in clear before it); the pipeline reads the decrypted
-   * stream from connection.socket.
+   * The connection's stream: the pipeline on the first session, after the PROXY header when
+   * `options.proxyProtocol` is set (3proxy -H): the header's source becomes the client address
+   * for the ACL and logs. With `tls:`, then the TLS handshake (the PROXY header comes in clear
+   * before it); the pipeline reads the decrypted stream from connection.socket.
    */
   private firstSession(first: Session): Observable<Session> {
     const options = (this.config['options'] ?? {}) as { proxyProtocol?: boolean };
