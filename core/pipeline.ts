@@ -126,7 +126,6 @@ export function compilePipeline(steps: readonly StepSpec[], env: Env, ctx: Opera
 
 type FailureHook = (s: Session, e: ProxyError) => void;
 
-
 function directRunner(steps: readonly DirectStepFn[], hooks: readonly FailureHook[], done: (req: Session) => void): (req: Session) => Observable<Session> {
   return (req) =>
     new Observable<Session>((sub) => {

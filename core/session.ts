@@ -194,7 +194,6 @@ export class Session {
     return this.finishedPromise;
   }
 
-  /** True once close() ran. */
   /** Per-plugin / per-operator state, keyed by `<plugin>.<name>` (made on first use). */
   get state(): Map<string, unknown> {
     if (this.stateMap === null) this.stateMap = new Map();
@@ -206,6 +205,7 @@ export class Session {
     return this.stateMap === null ? undefined : this.stateMap.get(key);
   }
 
+  /** True once close() ran. */
   get closed(): boolean {
     return this.controller !== null && this.controller.signal.aborted;
   }

@@ -59,8 +59,7 @@ export function mapConnectError(err: unknown, target: string): ProxyError {
 
 export class DirectDialer implements Dialer {
   dial(opts: DialOptions): Promise<Socket> {
-    // Only errors name the target; the string is not built for connects that succeed.
-    const target = (): string => (opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`);
+    const target = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
     return new Promise<Socket>((resolve, reject) => {
       if (opts.signal?.aborted === true) {
         reject(proxyError('PRX_ERR_SESSION_KILLED', 'aborted before connect'));
@@ -75,7 +74,7 @@ export class DirectDialer implements Dialer {
         allowHalfOpen: true,
       });
       opts.onSocket?.(socket);
-      const timer = setTimeout(() => fail(proxyError('PRX_ERR_CONNECT_TIMEOUT', target())), opts.timeoutMs);
+      const timer = setTimeout(() => fail(proxyError('PRX_ERR_CONNECT_TIMEOUT', target)), opts.timeoutMs);
       const onAbort = (): void => fail(proxyError('PRX_ERR_SESSION_KILLED', 'aborted during connect'));
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -90,7 +89,7 @@ export class DirectDialer implements Dialer {
         reject(err);
       }
       function onError(err: Error): void {
-        fail(mapConnectError(err, target()));
+        fail(mapConnectError(err, target));
       }
       function onConnect(): void {
         cleanup();

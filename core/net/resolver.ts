@@ -36,15 +36,24 @@ export function applyPolicy(addrs: readonly ResolvedAddress[], policy: FamilyPol
   }
 }
 
+/**
+ * A literal IPv4/IPv6 address (brackets allowed) as the policy admits it: null for a name,
+ * throws PRX_ERR_ADDRESS_FAMILY when the policy excludes the address's family. Synchronous, so
+ * the connect step dials literals without a resolver promise.
+ */
+export function literalAddresses(host: string, policy: FamilyPolicy): ResolvedAddress[] | null {
+  const address = host.startsWith('[') ? host.slice(1, -1) : host;
+  const family = isIP(address);
+  if (family === 0) return null;
+  const out = applyPolicy([{ address, family: family as 4 | 6 }], policy);
+  if (out.length === 0) throw proxyError('PRX_ERR_ADDRESS_FAMILY', address);
+  return out;
+}
+
 export class SystemResolver implements Resolver {
   async resolve(host: string, policy: FamilyPolicy, signal?: AbortSignal): Promise<ResolvedAddress[]> {
-    const literal = isIP(host.startsWith('[') ? host.slice(1, -1) : host);
-    if (literal !== 0) {
-      const address = host.startsWith('[') ? host.slice(1, -1) : host;
-      const out = applyPolicy([{ address, family: literal as 4 | 6 }], policy);
-      if (out.length === 0) throw proxyError('PRX_ERR_ADDRESS_FAMILY', address);
-      return out;
-    }
+    const literal = literalAddresses(host, policy);
+    if (literal !== null) return literal;
     let found: { address: string; family: number }[];
     try {
       found = await lookup(host, { all: true, verbatim: true });

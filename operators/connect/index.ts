@@ -12,12 +12,12 @@
  * ssl_cli) the connection to the target then gets a verified TLS layer before the client is told
  * it is connected: the client speaks plain text, the target TLS.
  */
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { defineOperator, sessionStep } from '../../core/operator';
-import { proxyError, type ProxyError } from '../../core/errors';
+import { proxyError, toProxyError, type ProxyError } from '../../core/errors';
 import type { Session } from '../../core/session';
 import type { Env } from '../../core/env';
-import { applyPolicy, type FamilyPolicy } from '../../core/net/resolver';
+import { literalAddresses, type FamilyPolicy } from '../../core/net/resolver';
 import { isOwnListener } from '../../core/net/dialer';
 import { parseDuration, DURATION_PATTERN } from '../../config/units';
 import { tlsClientMaterialFor, upstreamTls, type TlsClientConfig } from '../../core/tls-client';
@@ -145,11 +145,14 @@ interface DirectDialOptions {
 function dialDirect(env: Env, session: Session, o: DirectDialOptions): Promise<Socket> {
   const req = session.request;
   const target = req.address ?? req.host;
-  const literal = isIP(target);
-  if (literal === 0) return env.resolver.resolve(target, o.family, session.abort.signal).then((addrs) => dialAddresses(env, session, addrs, o));
-  const addrs = applyPolicy([{ address: target, family: literal as 4 | 6 }], o.family);
-  if (addrs.length === 0) return Promise.reject(proxyError('PRX_ERR_ADDRESS_FAMILY', target));
-  return dialAddresses(env, session, addrs, o);
+  let literal: ResolvedAddress[] | null;
+  try {
+    literal = literalAddresses(target, o.family);
+  } catch (err) {
+    return Promise.reject(toProxyError(err));
+  }
+  if (literal === null) return env.resolver.resolve(target, o.family, session.abort.signal).then((addrs) => dialAddresses(env, session, addrs, o));
+  return dialAddresses(env, session, literal, o);
 }
 
 async function dialAddresses(env: Env, session: Session, addrs: readonly ResolvedAddress[], o: DirectDialOptions): Promise<Socket> {

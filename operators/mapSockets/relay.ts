@@ -39,100 +39,98 @@ export function streamRelay(session: Session, opts: RelayOptions): Observable<Se
  * target is destroyed, `done` is not called).
  */
 export function relayStream(session: Session, opts: RelayOptions, done: (err: ProxyError | null) => void): () => void {
-  {
-    const client = session.connection.socket;
-    const target = session.target;
-    if (target === null) {
-      done(proxyError('PRX_ERR_RELAY_FAILED', 'no target socket'));
-      return noop;
-    }
-    const startOut = target.bytesWritten;
-    const startIn = target.bytesRead;
-    let finished = false;
-    let clientClosed = false;
-    let targetClosed = false;
+  const client = session.connection.socket;
+  const target = session.target;
+  if (target === null) {
+    done(proxyError('PRX_ERR_RELAY_FAILED', 'no target socket'));
+    return noop;
+  }
+  const startOut = target.bytesWritten;
+  const startIn = target.bytesRead;
+  let finished = false;
+  let clientClosed = false;
+  let targetClosed = false;
 
-    const settle = (err: ProxyError | null): void => {
-      if (finished) return;
+  const settle = (err: ProxyError | null): void => {
+    if (finished) return;
+    finished = true;
+    session.bytesOut += target.bytesWritten - startOut;
+    session.bytesIn += target.bytesRead - startIn;
+    // Both sockets closed: their listeners and pipes go with them, and unpiping and removing
+    // eight listeners one by one was a visible share of a short connection's cost.
+    if (!(clientClosed && targetClosed)) cleanup();
+    done(err);
+  };
+  const onClientError = (e: Error): void => {
+    target.destroy();
+    settle(proxyErrorFrom('PRX_ERR_CLIENT_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+  };
+  const onTargetError = (e: Error): void => {
+    client.destroy();
+    settle(proxyErrorFrom('PRX_ERR_SERVER_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+  };
+  const onTimeout = (): void => {
+    target.destroy();
+    client.destroy();
+    settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs));
+  };
+  const onClientClose = (): void => {
+    clientClosed = true;
+    if (!opts.halfClose || !target.writableEnded) target.end();
+    if (targetClosed) settle(null);
+    else if (!opts.halfClose) endSoon(target);
+  };
+  const onTargetClose = (): void => {
+    targetClosed = true;
+    if (clientClosed) settle(null);
+    else if (!opts.halfClose) endSoon(client);
+  };
+  const onClientEnd = (): void => {
+    if (!opts.halfClose) client.end();
+  };
+  const onTargetEnd = (): void => {
+    if (!opts.halfClose) target.end();
+  };
+  function cleanup(): void {
+    client.unpipe(target!);
+    target!.unpipe(client);
+    client.setTimeout(0);
+    client.removeListener('error', onClientError);
+    target!.removeListener('error', onTargetError);
+    client.removeListener('timeout', onTimeout);
+    client.removeListener('close', onClientClose);
+    target!.removeListener('close', onTargetClose);
+    client.removeListener('end', onClientEnd);
+    target!.removeListener('end', onTargetEnd);
+  }
+
+  client.on('error', onClientError);
+  target.on('error', onTargetError);
+  client.on('close', onClientClose);
+  target.on('close', onTargetClose);
+  client.on('end', onClientEnd);
+  target.on('end', onTargetEnd);
+  if (opts.idleMs > 0) {
+    client.setTimeout(opts.idleMs);
+    client.on('timeout', onTimeout);
+  }
+  if (session.head !== null && session.head.length > 0) {
+    target.write(session.head);
+    session.head = null;
+  }
+  client.pipe(target);
+  target.pipe(client);
+  if (client.destroyed) onClientClose();
+  if (target.destroyed) onTargetClose();
+  return () => {
+    if (!finished) {
       finished = true;
       session.bytesOut += target.bytesWritten - startOut;
       session.bytesIn += target.bytesRead - startIn;
-      // Both sockets closed: their listeners and pipes go with them, and unpiping and removing
-      // eight listeners one by one was a visible share of a short connection's cost.
-      if (!(clientClosed && targetClosed)) cleanup();
-      done(err);
-    };
-    const onClientError = (e: Error): void => {
+      cleanup();
       target.destroy();
-      settle(proxyErrorFrom('PRX_ERR_CLIENT_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
-    };
-    const onTargetError = (e: Error): void => {
-      client.destroy();
-      settle(proxyErrorFrom('PRX_ERR_SERVER_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
-    };
-    const onTimeout = (): void => {
-      target.destroy();
-      client.destroy();
-      settle(proxyError('PRX_ERR_IDLE_TIMEOUT', opts.idleMs));
-    };
-    const onClientClose = (): void => {
-      clientClosed = true;
-      if (!opts.halfClose || !target.writableEnded) target.end();
-      if (targetClosed) settle(null);
-      else if (!opts.halfClose) endSoon(target);
-    };
-    const onTargetClose = (): void => {
-      targetClosed = true;
-      if (clientClosed) settle(null);
-      else if (!opts.halfClose) endSoon(client);
-    };
-    const onClientEnd = (): void => {
-      if (!opts.halfClose) client.end();
-    };
-    const onTargetEnd = (): void => {
-      if (!opts.halfClose) target.end();
-    };
-    function cleanup(): void {
-      client.unpipe(target!);
-      target!.unpipe(client);
-      client.setTimeout(0);
-      client.removeListener('error', onClientError);
-      target!.removeListener('error', onTargetError);
-      client.removeListener('timeout', onTimeout);
-      client.removeListener('close', onClientClose);
-      target!.removeListener('close', onTargetClose);
-      client.removeListener('end', onClientEnd);
-      target!.removeListener('end', onTargetEnd);
     }
-
-    client.on('error', onClientError);
-    target.on('error', onTargetError);
-    client.on('close', onClientClose);
-    target.on('close', onTargetClose);
-    client.on('end', onClientEnd);
-    target.on('end', onTargetEnd);
-    if (opts.idleMs > 0) {
-      client.setTimeout(opts.idleMs);
-      client.on('timeout', onTimeout);
-    }
-    if (session.head !== null && session.head.length > 0) {
-      target.write(session.head);
-      session.head = null;
-    }
-    client.pipe(target);
-    target.pipe(client);
-    if (client.destroyed) onClientClose();
-    if (target.destroyed) onTargetClose();
-    return () => {
-      if (!finished) {
-        finished = true;
-        session.bytesOut += target.bytesWritten - startOut;
-        session.bytesIn += target.bytesRead - startIn;
-        cleanup();
-        target.destroy();
-      }
-    };
-  }
+  };
 }
 
 function noop(): void {}
