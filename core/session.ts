@@ -61,7 +61,7 @@ export interface Connection {
   readonly localPort: number;
   readonly acceptedAt: number;
   /** The newest Session on this connection: the request in flight (reload re-checks it, reloadReauth). */
-  latest?: Session;
+  latest?: Session | undefined;
   /** Plugin filters attached at accept (core/filters.ts); null or absent: none, the fast paths. */
   filters?: ConnectionFilters | null;
 }
@@ -222,7 +222,15 @@ export class Session {
     // which showed up at ~3% of CPU in the connection-rate profile.
     if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort(SESSION_CLOSED);
     else if (this.controller === null) this.controller = CLOSED_CONTROLLER;
-    if (this.target !== null && !this.target.destroyed) this.target.destroy();
+    if (this.target !== null) {
+      if (!this.target.destroyed) this.target.destroy();
+      // A closed session no longer points at its socket. V8 keeps a socket object until a full GC
+      // (its native handle is released then), and while it stays, every young object reachable
+      // from it or from an older session survives the scavenges and is promoted: a tcppm
+      // connection-per-request run promoted 6.0 KB per connection before this and the relay's
+      // listener removal, 4.1 KB after (node-pipe: 2.5 KB), and spent a third less time in GC.
+      this.target = null;
+    }
     this.ended = true;
     this.resolveFinished();
   }
