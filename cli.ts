@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { parseConfigText, validateValue, converter } from './config/load';
 import { silentLogger } from './core/logger';
 import { configWarnings } from './operators/authenticate/warnings';
-import { parseDuration } from './config/units';
+import { parseDuration, parseSize } from './config/units';
+import { retainFreedMemory, DEFAULT_MALLOC_TRIM_THRESHOLD } from './core/malloc';
 import { hashPassword, type HashType } from './core/users';
 import { caCommand, type CaCommandOptions } from './core/mitm/ca-command';
 
@@ -60,6 +61,9 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
     return printProblems(err);
   }
   for (const w of sup.runtime.loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+  // Process-wide, once, before any traffic (core/malloc.ts says why).
+  const trim = sup.runtime.env.config['mallocTrimThreshold'] as string | number | undefined;
+  retainFreedMemory(trim === undefined ? DEFAULT_MALLOC_TRIM_THRESHOLD : parseSize(trim));
   // Signal handlers go in before anything announces readiness: a SIGHUP sent by whoever reads
   // the port file or the pidfile must never meet the default action (terminate).
   let started = false;
@@ -118,7 +122,10 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
     return EXIT_INVALID;
   }
   started = true;
-  sup.logger.info({ config: path, services: sup.runtime.ports(), pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() }, 'rx3proxy running');
+  sup.logger.info(
+    { config: path, services: sup.runtime.ports(), pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() },
+    'rx3proxy running',
+  );
   if (reloadPending) void sup.reload('signal during start');
   const code = await done;
   if (pidfile !== undefined) removeQuietly(pidfile);
@@ -143,7 +150,8 @@ function dropPrivileges(cfg: Readonly<Record<string, unknown>>, portFile: string
   const user = cfg['setuid'] as string | number | undefined;
   const group = cfg['setgid'] as string | number | undefined;
   if (user === undefined && group === undefined) return;
-  if (process.setuid === undefined || process.setgid === undefined || process.setgroups === undefined) throw new Error('setuid/setgid are not supported on this platform');
+  if (process.setuid === undefined || process.setgid === undefined || process.setgroups === undefined)
+    throw new Error('setuid/setgid are not supported on this platform');
   const isRoot = (v: string | number): boolean => v === 0 || v === '0' || v === 'root';
   if (user !== undefined && isRoot(user)) throw new Error('setuid: refusing to run as root');
   if (group !== undefined && isRoot(group)) throw new Error('setgid: refusing to run as group root');
@@ -202,7 +210,11 @@ function uidOf(name: string): number {
 }
 
 /** Loads a config's `plugins:` into `reg` (for validate and schema); null after printing the failure. */
-async function pluginsOf(text: string, file: string, reg: ReturnType<typeof builtinRegistries>): Promise<PluginHost | null> {
+async function pluginsOf(
+  text: string,
+  file: string,
+  reg: ReturnType<typeof builtinRegistries>,
+): Promise<PluginHost | null> {
   try {
     return await loadPlugins(pluginEntries(parseConfigText(text, file).value), file, reg, silent());
   } catch (err) {
@@ -225,7 +237,10 @@ async function validate(file: string): Promise<number> {
   // Plugins first: their commands and operators are part of the schema.
   const plugins = parsed.problems.length > 0 ? undefined : await pluginsOf(text, file, reg);
   if (plugins === null) return EXIT_INVALID;
-  const problems = parsed.problems.length > 0 ? parsed.problems : validateValue(parsed.value, file, schemaFor(reg, plugins), parsed.source);
+  const problems =
+    parsed.problems.length > 0
+      ? parsed.problems
+      : validateValue(parsed.value, file, schemaFor(reg, plugins), parsed.source);
   if (problems.length > 0) {
     for (const p of problems) process.stdout.write(formatProblem(p) + '\n');
     return EXIT_INVALID;
@@ -240,7 +255,8 @@ async function validate(file: string): Promise<number> {
     return EXIT_INVALID;
   }
   // Probable mistakes (3proxy pitfalls): reported, but the config stays valid.
-  for (const w of configWarnings(parsed.value as Record<string, unknown>)) process.stderr.write(`${file}: ${w.pointer}: ${w.code}: ${w.message}\n`);
+  for (const w of configWarnings(parsed.value as Record<string, unknown>))
+    process.stderr.write(`${file}: ${w.pointer}: ${w.code}: ${w.message}\n`);
   process.stdout.write(`${file}: ok\n`);
   return EXIT_OK;
 }
@@ -259,7 +275,8 @@ function convert(file: string, opts: { output?: string }): number {
   }
   // The converter hands readFile paths already resolved against the config's directory.
   const r = converter().convertLegacy(text, file, { readFile: (p: string) => readFileSync(p, 'utf8') });
-  for (const d of [...r.warnings, ...r.errors]) process.stderr.write(`${d.file}:${d.line}: ${d.code !== undefined ? d.code + ': ' : ''}${d.message}\n`);
+  for (const d of [...r.warnings, ...r.errors])
+    process.stderr.write(`${d.file}:${d.line}: ${d.code !== undefined ? d.code + ': ' : ''}${d.message}\n`);
   if (opts.output !== undefined) writeFileSync(opts.output, r.yaml);
   else process.stdout.write(r.yaml);
   return r.errors.length > 0 ? EXIT_INVALID : EXIT_OK;
@@ -318,7 +335,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--days <n>', 'validity in days (1-3650)', '825')
     .option('--force', 'replace existing files')
     .action(async (opts: CaCommandOptions) => {
-      code = await caCommand(opts, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      code = await caCommand(
+        opts,
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
     });
   program
     .command('schema')
