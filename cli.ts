@@ -122,10 +122,7 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
     return EXIT_INVALID;
   }
   started = true;
-  sup.logger.info(
-    { config: path, services: sup.runtime.ports(), pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() },
-    'rx3proxy running',
-  );
+  sup.logger.info({ config: path, services: sup.runtime.ports(), pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() }, 'rx3proxy running');
   if (reloadPending) void sup.reload('signal during start');
   const code = await done;
   if (pidfile !== undefined) removeQuietly(pidfile);
@@ -150,8 +147,7 @@ function dropPrivileges(cfg: Readonly<Record<string, unknown>>, portFile: string
   const user = cfg['setuid'] as string | number | undefined;
   const group = cfg['setgid'] as string | number | undefined;
   if (user === undefined && group === undefined) return;
-  if (process.setuid === undefined || process.setgid === undefined || process.setgroups === undefined)
-    throw new Error('setuid/setgid are not supported on this platform');
+  if (process.setuid === undefined || process.setgid === undefined || process.setgroups === undefined) throw new Error('setuid/setgid are not supported on this platform');
   const isRoot = (v: string | number): boolean => v === 0 || v === '0' || v === 'root';
   if (user !== undefined && isRoot(user)) throw new Error('setuid: refusing to run as root');
   if (group !== undefined && isRoot(group)) throw new Error('setgid: refusing to run as group root');
@@ -210,11 +206,7 @@ function uidOf(name: string): number {
 }
 
 /** Loads a config's `plugins:` into `reg` (for validate and schema); null after printing the failure. */
-async function pluginsOf(
-  text: string,
-  file: string,
-  reg: ReturnType<typeof builtinRegistries>,
-): Promise<PluginHost | null> {
+async function pluginsOf(text: string, file: string, reg: ReturnType<typeof builtinRegistries>): Promise<PluginHost | null> {
   try {
     return await loadPlugins(pluginEntries(parseConfigText(text, file).value), file, reg, silent());
   } catch (err) {
@@ -237,10 +229,7 @@ async function validate(file: string): Promise<number> {
   // Plugins first: their commands and operators are part of the schema.
   const plugins = parsed.problems.length > 0 ? undefined : await pluginsOf(text, file, reg);
   if (plugins === null) return EXIT_INVALID;
-  const problems =
-    parsed.problems.length > 0
-      ? parsed.problems
-      : validateValue(parsed.value, file, schemaFor(reg, plugins), parsed.source);
+  const problems = parsed.problems.length > 0 ? parsed.problems : validateValue(parsed.value, file, schemaFor(reg, plugins), parsed.source);
   if (problems.length > 0) {
     for (const p of problems) process.stdout.write(formatProblem(p) + '\n');
     return EXIT_INVALID;
@@ -255,8 +244,7 @@ async function validate(file: string): Promise<number> {
     return EXIT_INVALID;
   }
   // Probable mistakes (3proxy pitfalls): reported, but the config stays valid.
-  for (const w of configWarnings(parsed.value as Record<string, unknown>))
-    process.stderr.write(`${file}: ${w.pointer}: ${w.code}: ${w.message}\n`);
+  for (const w of configWarnings(parsed.value as Record<string, unknown>)) process.stderr.write(`${file}: ${w.pointer}: ${w.code}: ${w.message}\n`);
   process.stdout.write(`${file}: ok\n`);
   return EXIT_OK;
 }
@@ -275,8 +263,7 @@ function convert(file: string, opts: { output?: string }): number {
   }
   // The converter hands readFile paths already resolved against the config's directory.
   const r = converter().convertLegacy(text, file, { readFile: (p: string) => readFileSync(p, 'utf8') });
-  for (const d of [...r.warnings, ...r.errors])
-    process.stderr.write(`${d.file}:${d.line}: ${d.code !== undefined ? d.code + ': ' : ''}${d.message}\n`);
+  for (const d of [...r.warnings, ...r.errors]) process.stderr.write(`${d.file}:${d.line}: ${d.code !== undefined ? d.code + ': ' : ''}${d.message}\n`);
   if (opts.output !== undefined) writeFileSync(opts.output, r.yaml);
   else process.stdout.write(r.yaml);
   return r.errors.length > 0 ? EXIT_INVALID : EXIT_OK;
@@ -335,11 +322,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--days <n>', 'validity in days (1-3650)', '825')
     .option('--force', 'replace existing files')
     .action(async (opts: CaCommandOptions) => {
-      code = await caCommand(
-        opts,
-        (s) => process.stdout.write(s),
-        (s) => process.stderr.write(s),
-      );
+      code = await caCommand(opts, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
   program
     .command('schema')

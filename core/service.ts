@@ -141,7 +141,7 @@ export class ServiceRuntime {
     this.tls = config['tls'] === undefined ? null : tlsMaterialFor(config['tls'] as TlsListenerConfig);
     this.logger = env.logger.child({ service: this.name });
     this.info = { name: this.name, type: config.type, logName: this.template.logName, port: this.listenAddress.port };
-    const steps = config.pipeline ?? this.template.pipeline;
+    const steps = config.pipeline ?? (this.template.pipeline);
     const service = { name: this.name, type: config.type, config };
     this.pipeline = compilePipeline(steps, env, { service });
     this.filters = ServiceFilters.open((config['filters'] as readonly string[] | undefined) ?? [], service, env);
@@ -157,15 +157,7 @@ export class ServiceRuntime {
     server.on('error', (err) => this.logger.error({ err }, 'listener error'));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
-        reject(
-          proxyErrorFrom(
-            'PRX_ERR_LISTEN',
-            err,
-            this.name,
-            this.listenAddress.text,
-            (err as NodeJS.ErrnoException).code ?? err.message,
-          ),
-        );
+        reject(proxyErrorFrom('PRX_ERR_LISTEN', err, this.name, this.listenAddress.text, (err as NodeJS.ErrnoException).code ?? err.message));
       };
       server.once('error', onError);
       const done = (): void => {
@@ -177,7 +169,7 @@ export class ServiceRuntime {
     });
     this.server = server;
     const addr = server.address();
-    this.boundPort = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    this.boundPort = typeof addr === 'object' && addr !== null ? (addr).port : 0;
     (this.info as { port: number }).port = this.boundPort;
     this.logger.info({ address: this.listenAddress.text, port: this.boundPort }, 'accepting connections');
   }
@@ -225,13 +217,7 @@ export class ServiceRuntime {
         socket.destroy();
         return;
       }
-      if (!this.warnedFull)
-        this.logger.warn(
-          { maxconn, scope },
-          scope === 'global'
-            ? 'too many connected clients (global maxconn), waiting'
-            : 'too many connected clients, waiting',
-        );
+      if (!this.warnedFull) this.logger.warn({ maxconn, scope }, scope === 'global' ? 'too many connected clients (global maxconn), waiting' : 'too many connected clients, waiting');
       this.warnedFull = true;
       if (!serviceFull) slots!.wait(this.serveWaiting);
       this.waiting.push(socket);
@@ -245,11 +231,7 @@ export class ServiceRuntime {
   }
 
   private run(socket: Socket): void {
-    const connection = new AcceptedConnection(
-      socket,
-      this.localHost,
-      this.listenAddress.path === undefined ? this.boundPort : 0,
-    );
+    const connection = new AcceptedConnection(socket, this.localHost, this.listenAddress.path === undefined ? this.boundPort : 0);
     const first = new Session(connection, this.info, emptyRequest(this.config.type));
     if (this.filters !== null && !this.attachFilters(first)) return;
     const entry: { connection: Connection; subscription: Subscription | null; current: Session | null } = {
@@ -257,12 +239,13 @@ export class ServiceRuntime {
       subscription: null,
       current: first,
     };
-    const subscription = this.firstSession(first).subscribe({
-      next: (s) => {
-        entry.current = s;
-      },
-      error: (err: unknown) => this.connectionFailed(connection, err),
-    });
+    const subscription = this.firstSession(first)
+      .subscribe({
+        next: (s) => {
+          entry.current = s;
+        },
+        error: (err: unknown) => this.connectionFailed(connection, err),
+      });
     entry.subscription = subscription;
     const live = entry as LiveConnection;
     this.live.add(live);
@@ -314,10 +297,7 @@ export class ServiceRuntime {
       }),
       catchError((err: unknown) => {
         if (!(err instanceof TlsHandshakeError)) throw err;
-        this.logger.warn(
-          { code: 'PRX_ERR_TLS_HANDSHAKE', reason: err.reason, client: `${c.clientAddress}:${c.clientPort}` },
-          'TLS handshake with the client failed',
-        );
+        this.logger.warn({ code: 'PRX_ERR_TLS_HANDSHAKE', reason: err.reason, client: `${c.clientAddress}:${c.clientPort}` }, 'TLS handshake with the client failed');
         return EMPTY;
       }),
       this.pipeline.run,
@@ -336,10 +316,7 @@ export class ServiceRuntime {
       return true;
     }
     const level = attached.code === 'PRX_ERR_FILTER_FAILED' ? 'error' : 'info';
-    this.logger[level](
-      { code: attached.code, client: `${c.clientAddress}:${c.clientPort}` },
-      `connection dropped: ${attached.message}`,
-    );
+    this.logger[level]({ code: attached.code, client: `${c.clientAddress}:${c.clientPort}` }, `connection dropped: ${attached.message}`);
     c.socket.destroy();
     this.next();
     return false;
@@ -355,10 +332,7 @@ export class ServiceRuntime {
   private connectionFailed(connection: Connection, err: unknown): void {
     const error = toProxyError(err);
     const level = error.blame === 'internal' ? 'error' : 'debug';
-    this.logger[level](
-      { err: error, code: error.code, client: `${connection.clientAddress}:${connection.clientPort}` },
-      'connection ended with error',
-    );
+    this.logger[level]({ err: error, code: error.code, client: `${connection.clientAddress}:${connection.clientPort}` }, 'connection ended with error');
   }
 
   /** A connection ended: its global slot is free again; serve the oldest waiting client, then other services'. */
