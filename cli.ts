@@ -23,7 +23,7 @@ import { parseConfigText, validateValue, converter } from './config/load';
 import { silentLogger } from './core/logger';
 import { configWarnings } from './operators/authenticate/warnings';
 import { parseDuration, parseSize } from './config/units';
-import { retainFreedMemory, DEFAULT_MALLOC_TRIM_THRESHOLD } from './core/malloc';
+import { retainFreedMemory, DEFAULT_MALLOC_TRIM_THRESHOLD, MAX_MALLOC_TRIM_THRESHOLD, MIN_MALLOC_TRIM_THRESHOLD } from './core/malloc';
 import { hashPassword, type HashType } from './core/users';
 import { caCommand, type CaCommandOptions } from './core/mitm/ca-command';
 
@@ -63,7 +63,11 @@ async function run(file: string | undefined, opts: { portFile?: string }): Promi
   for (const w of sup.runtime.loaded.warnings) process.stderr.write(`warning: ${w}\n`);
   // Process-wide, once, before any traffic (core/malloc.ts says why).
   const trim = sup.runtime.env.config['mallocTrimThreshold'] as string | number | undefined;
-  retainFreedMemory(trim === undefined ? DEFAULT_MALLOC_TRIM_THRESHOLD : parseSize(trim));
+  const trimBytes = trim === undefined ? DEFAULT_MALLOC_TRIM_THRESHOLD : parseSize(trim);
+  if (trimBytes > MAX_MALLOC_TRIM_THRESHOLD || (trimBytes > 0 && trimBytes < MIN_MALLOC_TRIM_THRESHOLD)) {
+    process.stderr.write(`warning: mallocTrimThreshold ${String(trim)} is outside 1MB..64MB: ${trimBytes > 0 && trimBytes < MIN_MALLOC_TRIM_THRESHOLD ? "glibc's default is kept" : '64MB is used'}\n`);
+  }
+  retainFreedMemory(trimBytes);
   // Signal handlers go in before anything announces readiness: a SIGHUP sent by whoever reads
   // the port file or the pidfile must never meet the default action (terminate).
   let started = false;

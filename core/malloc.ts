@@ -23,7 +23,9 @@ const MAX_CHUNK = 32 * 1024 * 1024;
 /** Headroom so that the chunk, with malloc's header and page rounding, stays under that cap. */
 const SLACK = 64 * 1024;
 /** Below this the default behaviour is kept (glibc's own trim threshold is 128 KiB). */
-const MIN_RETAIN = 1024 * 1024;
+export const MIN_MALLOC_TRIM_THRESHOLD = 1024 * 1024;
+/** Twice the largest chunk: the most glibc's dynamic threshold can reach. */
+export const MAX_MALLOC_TRIM_THRESHOLD = 2 * MAX_CHUNK;
 
 /**
  * 64 MiB, glibc's largest: with 32 MiB a transfer under CPU contention (a busy test machine) still
@@ -45,7 +47,7 @@ export function runsOnGlibc(): boolean {
  * per process: the first call decides. Returns the chunk size used, or 0 when nothing was done.
  */
 export function retainFreedMemory(bytes: number): number {
-  if (applied || bytes < MIN_RETAIN || !runsOnGlibc()) return 0;
+  if (applied || bytes < MIN_MALLOC_TRIM_THRESHOLD || !runsOnGlibc()) return 0;
   applied = true;
   const chunk = Math.min(Math.floor(bytes / 2), MAX_CHUNK) - SLACK;
   // allocUnsafeSlow: its own malloc'd (hence mmapped, at this size) backing store, not the pool.

@@ -97,6 +97,11 @@ describe('mallocTrimThreshold', () => {
     expect(await relayed(port)).toBe(TOTAL);
   }, 120000);
 
+  it('warns at start about a value it cannot apply as written', async () => {
+    await start('mallocTrimThreshold: 1GB\n');
+    expect(proc!.output()).toContain('warning: mallocTrimThreshold 1GB is outside 1MB..64MB: 64MB is used');
+  });
+
   it('applies once per process, and not at all for 0', () => {
     expect(retainFreedMemory(0)).toBe(0);
     const first = retainFreedMemory(32 * 1024 * 1024);
