@@ -38,8 +38,17 @@ let applied = false;
 /** True when this process runs on glibc (musl and other libcs trim differently: left alone). */
 export function runsOnGlibc(): boolean {
   if (process.platform !== 'linux') return false;
-  const header = (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
-  return typeof header?.glibcVersionRuntime === 'string';
+  // excludeNetwork (Node >= 20.13, not in our @types yet): without it the report looks up the
+  // names of open sockets' endpoints, which can stall on an unreachable DNS server.
+  const r = report as typeof report & { excludeNetwork: boolean };
+  const exclude = r.excludeNetwork;
+  r.excludeNetwork = true;
+  try {
+    const header = (r.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+    return typeof header?.glibcVersionRuntime === 'string';
+  } finally {
+    r.excludeNetwork = exclude;
+  }
 }
 
 /**
