@@ -66,11 +66,11 @@ export function relayStream(session: Session, opts: RelayOptions, done: (err: Pr
   };
   const onClientError = (e: Error): void => {
     target.destroy();
-    settle(proxyErrorFrom('PRX_ERR_CLIENT_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+    settle(resetError('PRX_ERR_CLIENT_RESET', e));
   };
   const onTargetError = (e: Error): void => {
     client.destroy();
-    settle(proxyErrorFrom('PRX_ERR_SERVER_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+    settle(resetError('PRX_ERR_SERVER_RESET', e));
   };
   const onTimeout = (): void => {
     target.destroy();
@@ -81,12 +81,12 @@ export function relayStream(session: Session, opts: RelayOptions, done: (err: Pr
     clientClosed = true;
     if (!opts.halfClose || !target.writableEnded) target.end();
     if (targetClosed) settle(null);
-    else if (!opts.halfClose) endSoon(target);
+    else if (!opts.halfClose) graceful(target);
   };
   const onTargetClose = (): void => {
     targetClosed = true;
     if (clientClosed) settle(null);
-    else if (!opts.halfClose) endSoon(client);
+    else if (!opts.halfClose) graceful(client);
   };
   const onClientEnd = (): void => {
     if (!opts.halfClose) client.end();
@@ -142,10 +142,15 @@ export function relayStream(session: Session, opts: RelayOptions, done: (err: Pr
 function noop(): void {}
 
 /** After one side is gone (-C mode), close the other once its queued bytes are written. */
-function endSoon(socket: Socket): void {
+export function graceful(socket: Socket): void {
   if (socket.destroyed) return;
-  socket.end();
+  if (!socket.writableEnded) socket.end();
   const t = setTimeout(() => socket.destroy(), 2000);
   t.unref();
   socket.once('close', () => clearTimeout(t));
+}
+
+/** A socket error during the relay as our code (client or server reset), with the errno. */
+export function resetError(code: 'PRX_ERR_CLIENT_RESET' | 'PRX_ERR_SERVER_RESET', e: Error): ProxyError {
+  return proxyErrorFrom(code, e, (e as NodeJS.ErrnoException).code ?? e.message);
 }

@@ -18,9 +18,9 @@ import type { Readable, Writable } from 'node:stream';
 import type { Session } from '../../core/session';
 import type { SessionLimits } from '../../core/limits';
 import { TokenBucket, type BucketWaiter } from '../../core/limits/token-bucket';
-import { ProxyError, proxyError, proxyErrorFrom } from '../../core/errors';
+import { ProxyError, proxyError } from '../../core/errors';
 import { inspectorFor } from '../filters/data';
-import type { RelayOptions } from './relay';
+import { graceful, resetError, type RelayOptions } from './relay';
 
 /** Something that paces a direction: a TokenBucket, or a plugin's bandwidth hook. */
 export interface Pacer {
@@ -235,11 +235,11 @@ export function throttledRelay(session: Session, opts: RelayOptions): Observable
     };
     const onClientError = (e: Error): void => {
       target.destroy();
-      settle(proxyErrorFrom('PRX_ERR_CLIENT_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+      settle(resetError('PRX_ERR_CLIENT_RESET', e));
     };
     const onTargetError = (e: Error): void => {
       client.destroy();
-      settle(proxyErrorFrom('PRX_ERR_SERVER_RESET', e, (e as NodeJS.ErrnoException).code ?? e.message));
+      settle(resetError('PRX_ERR_SERVER_RESET', e));
     };
     const onTimeout = (): void => {
       target.destroy();
@@ -310,10 +310,3 @@ export function throttledRelay(session: Session, opts: RelayOptions): Observable
 }
 
 /** Ends `socket` and destroys it if its queued bytes are not written within 2 s. */
-export function graceful(socket: Socket): void {
-  if (socket.destroyed) return;
-  if (!socket.writableEnded) socket.end();
-  const t = setTimeout(() => socket.destroy(), 2000);
-  t.unref();
-  socket.once('close', () => clearTimeout(t));
-}
