@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { httpServer, closedPort } from '../helpers/servers';
+import { httpServer, closedPort, sendBytes } from '../helpers/servers';
 import { curl, tcpConnect, closed } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 
@@ -134,18 +134,7 @@ describe('proxy service (tunnels and bulk)', () => {
     const chunk = Buffer.alloc(256 * 1024, 0x62);
     const big = await httpServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': GiB });
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < GiB) {
-          sent += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      sendBytes(res, GiB, chunk);
     });
     try {
       proxy = await startProxy(config());

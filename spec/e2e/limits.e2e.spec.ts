@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { httpServer, echoServer, type Fixture } from '../helpers/servers';
+import { httpServer, echoServer, sendBytes, type Fixture } from '../helpers/servers';
 import { curl, tcpConnect, readAll, closed } from '../helpers/clients';
 import { startProxy, type RunningProxy } from '../helpers/proxy';
 import { Supervisor } from '../../core/reload';
@@ -24,16 +24,7 @@ function bulkServer(size: number): Promise<Fixture & { close(): Promise<void> }>
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());
-    let left = size;
-    const pump = (): void => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void s.once('drain', pump);
-      }
-      s.end();
-    };
-    pump();
+    sendBytes(s, size, chunk);
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCli, type Running } from '../helpers/cli';
+import { sendBytes } from '../helpers/servers';
 import { retainFreedMemory, runsOnGlibc } from '../../core/malloc';
 
 const TOTAL = 512 * 1024 * 1024;
@@ -18,19 +19,8 @@ const CHUNK = Buffer.alloc(1024 * 1024, 0x5a);
 /** Sends TOTAL bytes to every client, then ends. */
 function source(): Promise<{ server: Server; port: number }> {
   const server = createServer((s: Socket) => {
-    let sent = 0;
     s.on('error', () => s.destroy());
-    const pump = (): void => {
-      while (sent < TOTAL) {
-        sent += CHUNK.length;
-        if (!s.write(CHUNK)) {
-          s.once('drain', pump);
-          return;
-        }
-      }
-      s.end();
-    };
-    pump();
+    sendBytes(s, TOTAL, CHUNK);
   });
   server.listen(0, '127.0.0.1');
   return once(server, 'listening').then(() => ({ server, port: (server.address() as AddressInfo).port }));

@@ -4,6 +4,7 @@
  */
 import { createServer as createNetServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 
 export interface Fixture {
   readonly port: number;
@@ -101,4 +102,21 @@ export async function closedPort(host = '127.0.0.1'): Promise<number> {
   const f = await track(createNetServer(), host);
   await f.close();
   return f.port;
+}
+
+/**
+ * Writes `total` bytes of `chunk` (the last write cut to fit) and then ends `out`, waiting for
+ * 'drain' whenever a write is refused: bulk-download fixtures, bounded and backpressured.
+ */
+export function sendBytes(out: Writable, total: number, chunk: Buffer): void {
+  let left = total;
+  const pump = (): void => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!out.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void out.once('drain', pump);
+    }
+    out.end();
+  };
+  pump();
 }
