@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Session } from './session';
-import type { LiveConnection } from './service';
+import type { LiveConnection, LiveView } from './live-set';
 import { proxyError } from './errors';
 import type { Limits } from './limits';
 import type { CounterRuleSpec } from './limits';
@@ -34,7 +34,7 @@ export interface ServiceView {
   readonly name: string;
   readonly config: { readonly type: string; readonly listen: string; readonly maxconn?: number };
   readonly port: number;
-  readonly live: ReadonlySet<LiveConnection>;
+  readonly live: LiveView;
   /** Connections accepted since this ServiceRuntime started (UDP services: undefined). */
   readonly accepted?: number;
 }

@@ -247,10 +247,11 @@ export class ServiceRuntime {
         error: (err: unknown) => this.connectionFailed(connection, err),
       });
     entry.subscription = subscription;
-    const live = entry as LiveConnection;
-    this.live.add(live);
+    const link = this.live.add(entry as LiveConnection);
     subscription.add(() => {
-      this.live.delete(live);
+      this.live.remove(link);
+      // A finished entry points at nothing young (see core/live-set.ts on why that matters).
+      entry.current = null;
       // After a TLS handshake this is the TLS socket: closing it flushes and closes the raw one.
       closeSocket(connection.socket);
       first.close();

@@ -172,10 +172,10 @@ export class UdpServiceRuntime {
         },
       });
     entry.subscription = subscription;
-    const live = entry as LiveConnection;
-    this.live.add(live);
+    const link = this.live.add(entry as LiveConnection);
     subscription.add(() => {
-      this.live.delete(live);
+      this.live.remove(link);
+      entry.current = null;
       assoc.release();
       connection.socket.destroy();
       first.close();
