@@ -23,6 +23,7 @@ import { parseConfigText, validateValue, converter } from './config/load';
 import { silentLogger } from './core/logger';
 import { configWarnings } from './operators/authenticate/warnings';
 import { parseDuration, parseSize } from './config/units';
+import { disablePretenuring } from './core/v8-tuning';
 import { retainFreedMemory, DEFAULT_MALLOC_TRIM_THRESHOLD, MAX_MALLOC_TRIM_THRESHOLD, MIN_MALLOC_TRIM_THRESHOLD } from './core/malloc';
 import { hashPassword, type HashType } from './core/users';
 import { caCommand, type CaCommandOptions } from './core/mitm/ca-command';
@@ -43,6 +44,9 @@ function printProblems(err: unknown): number {
 }
 
 async function run(file: string | undefined, opts: { portFile?: string }): Promise<number> {
+  // Process-wide, before any traffic: a burst of long-lived connections on a cold process must
+  // not pretenure the per-request allocation sites for good (core/v8-tuning.ts).
+  disablePretenuring();
   const path = file ?? DEFAULT_CONFIG_PATH();
   const portFile = opts.portFile ?? process.env['RX3PROXY_PORT_FILE'];
   const writePorts = (rt: Runtime): void => {

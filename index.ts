@@ -9,6 +9,7 @@ export type { Operation, RequestInfo, Connection, Responder, ServiceInfo } from 
 export { ProxyError, proxyError, ERRORS } from './core/errors';
 export type { ErrorCode } from './core/errors';
 export { Runtime } from './core/runtime';
+export { disablePretenuring } from './core/v8-tuning';
 export type { Env } from './core/env';
 export { definePlugin } from './core/plugin-api';
 export type {
